@@ -1,0 +1,48 @@
+import type { ReasonCode } from './reasons.js';
+
+export type Verdict = 'sanitized' | 'held' | 'rejected';
+export type PartAction = 'flattened' | 'reencoded' | 'converted' | 'text' | 'removed' | 'held';
+
+export interface OutputInfo {
+  name: string;
+  type: string;
+  size: number;
+  sha256: string;
+  pages?: number;
+}
+
+export interface PartManifest {
+  name: string;
+  declaredType: string;
+  detectedType: string;
+  size: number;
+  sha256: string;
+  action: PartAction;
+  reason: ReasonCode;
+  output?: OutputInfo;
+  /** Inner files of an archive, each with its own verdict. */
+  entries?: PartManifest[];
+}
+
+export interface BodyManifest {
+  from: 'text' | 'html' | 'none';
+  /** Charset actually used to decode (may differ from the label when the label lied). */
+  charset: string;
+  declaredCharset?: string;
+  linksNeutralised: number;
+}
+
+/** manifest.json as BRIEF §5: the CLI, API and web view all show this. */
+export interface Manifest {
+  id: string;
+  kind: 'message' | 'file';
+  verdict: Verdict;
+  body?: BodyManifest;
+  parts: PartManifest[];
+}
+
+/** Held wins over sanitized: any held part means the original must be kept for staff. */
+export function verdictOf(parts: PartManifest[]): Verdict {
+  const all = (ps: PartManifest[]): PartManifest[] => ps.flatMap((p) => [p, ...all(p.entries ?? [])]);
+  return all(parts).some((p) => p.action === 'held') ? 'held' : 'sanitized';
+}

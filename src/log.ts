@@ -1,0 +1,45 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger };
+
+/**
+ * Log event codes. Every line a component writes about a message carries one of these in `evt`, so
+ * operators can search and alert on them. docs/LOGGING.md describes each.
+ */
+export const EVT = {
+  STARTED: 'MK001',
+  STOPPING: 'MK002',
+  SMTP_ACCEPTED: 'MK101',
+  SMTP_REFUSED: 'MK102',
+  SMTP_TEMPFAIL: 'MK103',
+  SMTP_CONNECT_DENIED: 'MK104',
+  HTTP_ACCEPTED: 'MK111',
+  SANITIZE_DONE: 'MK201',
+  SANITIZE_PART: 'MK202',
+  SANITIZE_FAILED: 'MK203',
+  RENDERER_KILLED: 'MK210',
+  DELIVERED: 'MK301',
+  DELIVERY_DEFERRED: 'MK302',
+  DELIVERY_FAILED: 'MK303',
+  UNLOCK_ATTEMPT: 'MK401',
+  REDIS_CHILD: 'MK501',
+} as const;
+
+/** Never logged, wherever they appear in a log object. */
+const REDACT = [
+  'password', '*.password', '*.*.password', 'token', '*.token', 'authorization', '*.authorization',
+  'headers.authorization', 'req.headers.authorization', 'req.headers.cookie', 'cookie', '*.cookie',
+];
+
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  const opts: LoggerOptions = {
+    level,
+    base: { pid: process.pid },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return destination ? pino(opts, destination as unknown as pino.DestinationStream) : pino(opts);
+}
+
+/** A logger that drops everything: for offline tools and tests that assert on outputs instead. */
+export const silentLogger: Logger = pino({ level: 'silent' });

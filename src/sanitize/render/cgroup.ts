@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * A memory cgroup for one child. The kernel enforces it on everything the child maps, WASM heaps included,
+ * which `prlimit --as` cannot do without breaking MuPDF.js (WASM reserves huge virtual ranges).
+ */
+export interface MemoryCgroup {
+  version: 'v1' | 'v2';
+  dir: string;
+  /** Write a pid here to move that process (and its future children) into the group. */
+  procsFile: string;
+  usageBytes(): number;
+  peakBytes(): number;
+  /** True when the kernel's OOM killer fired inside this group. */
+  oomKilled(): boolean;
+  /** Delete the group; retries while the kernel still sees exiting processes in it. */
+  remove(): Promise<void>;
+}
+
+interface Flavour {
+  version: 'v1' | 'v2';
+  parent: string;
+}
+
+let flavour: Flavour | null | undefined;
+
+function tryWrite(file: string, value: string): boolean {
+  try {
+    writeFileSync(file, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readNumber(file: string): number {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
+    return Number.isFinite(n) ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function probe(): Flavour | null {
+  // cgroup v2 with the memory controller delegated to us (a unified hierarchy at / or /unified).
+  for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) {
+    const controllers = path.join(root, 'cgroup.controllers');
+    if (!existsSync(controllers)) continue;
+    if (!readFileSync(controllers, 'utf8').split(/\s+/).includes('memory')) continue;
+    const parent = path.join(root, 'mukaika');
+    try {
+      mkdirSync(parent, { recursive: true });
+    } catch {
+      continue;
+    }
+    tryWrite(path.join(parent, 'cgroup.subtree_control'), '+memory');
+    if (readFileSync(path.join(parent, 'cgroup.subtree_control'), 'utf8').includes('memory')) return { version: 'v2', parent };
+  }
+  // cgroup v1 memory hierarchy (older hosts, many containers).
+  const v1 = '/sys/fs/cgroup/memory';
+  if (existsSync(path.join(v1, 'memory.limit_in_bytes'))) {
+    const parent = path.join(v1, 'mukaika');
+    try {
+      mkdirSync(parent, { recursive: true });
+      const testDir = path.join(parent, `probe-${process.pid}`);
+      mkdirSync(testDir);
+      rmdirSync(testDir);
+      return { version: 'v1', parent };
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** Which cgroup version we can create memory groups in, or null. Probed once. */
+export function cgroupSupport(): 'v1' | 'v2' | null {
+  if (flavour === undefined) flavour = process.env.MUKAIKA_CGROUP === 'none' ? null : probe();
+  return flavour?.version ?? null;
+}
+
+/** A fresh memory cgroup limited to `limitBytes`, or undefined when this machine does not allow one. */
+export function createMemoryCgroup(limitBytes: number): MemoryCgroup | undefined {
+  cgroupSupport();
+  if (!flavour) return undefined;
+  const { version, parent } = flavour;
+  const dir = path.join(parent, `c-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    mkdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  const file = (n: string): string => path.join(dir, n);
+  const ok =
+    version === 'v2'
+      ? tryWrite(file('memory.max'), String(limitBytes)) && (tryWrite(file('memory.swap.max'), '0') || true)
+      : tryWrite(file('memory.limit_in_bytes'), String(limitBytes)) &&
+        (!existsSync(file('memory.memsw.limit_in_bytes')) || tryWrite(file('memory.memsw.limit_in_bytes'), String(limitBytes)) || true);
+  if (!ok) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* best effort */
+    }
+    return undefined;
+  }
+  return {
+    version,
+    dir,
+    procsFile: file('cgroup.procs'),
+    usageBytes: () => readNumber(file(version === 'v2' ? 'memory.current' : 'memory.usage_in_bytes')),
+    peakBytes: () => readNumber(file(version === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes')),
+    oomKilled: () => {
+      try {
+        const text = readFileSync(file(version === 'v2' ? 'memory.events' : 'memory.oom_control'), 'utf8');
+        const m = /oom_kill (\d+)/.exec(text);
+        return m ? Number(m[1]) > 0 : false;
+      } catch {
+        return false;
+      }
+    },
+    remove: async () => {
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(dir);
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    },
+  };
+}

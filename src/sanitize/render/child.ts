@@ -1,0 +1,220 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { EVT, silentLogger, type Logger } from '../../log.js';
+import { PACKAGE_ROOT } from '../../paths.js';
+import { cgroupSupport, createMemoryCgroup, type MemoryCgroup } from './cgroup.js';
+import { treeRssBytes } from './memwatch.js';
+import { sandboxArgv, type Bind, type SandboxMode } from './sandbox.js';
+
+export interface RunIsolatedOptions {
+  /** Node arguments and script, e.g. `workerEntry('renderer')`; or the program's args when `command` is set. */
+  entry: string[];
+  /** Extra arguments after `entry`. Only trusted values (never anything derived from input bytes). */
+  args?: string[];
+  /** Program to run; default: this node binary, with a V8 heap cap derived from `memoryMb`. */
+  command?: string;
+  /** Written to the child's stdin, which is then closed. */
+  input?: Uint8Array;
+  /** Wall-clock limit for the whole child. */
+  timeoutMs: number;
+  /** Killed when `touch()` has not been called for this long (per-page progress); default: off. */
+  idleTimeoutMs?: number;
+  /** Memory cap for the whole process tree (cgroup when possible, else an RSS watchdog). */
+  memoryMb: number;
+  /** Paths the child needs besides node and our code (read-only unless `writable`). */
+  extraBinds?: Bind[];
+  /** Added to a minimal environment (PATH, LANG, HOME, TMPDIR); the gateway's own environment is not passed. */
+  env?: Record<string, string>;
+  /** Working directory inside the sandbox; default: the package root (so `--import tsx` resolves). */
+  cwd?: string;
+  /** SIGTERM → this grace → SIGKILL. @defaultValue 500 */
+  graceMs?: number;
+  log?: Logger;
+  signal?: AbortSignal;
+  /** For logs only. */
+  name?: string;
+}
+
+export type ChildEnd = 'exit' | 'timeout' | 'idle-timeout' | 'memory' | 'killed' | 'aborted' | 'spawn-failed';
+
+export interface ChildOutcome {
+  /** Why the child ended: `exit` when it ended on its own; anything else means we (or the kernel) stopped it. */
+  end: ChildEnd;
+  exitCode: number | null;
+  signal: string | null;
+  /** Last 64 KB of stderr: for logs, never parsed as data. */
+  stderr: string;
+  /** Highest memory seen for the whole tree (cgroup peak when available, else sampled RSS). */
+  peakMemoryBytes: number;
+  durationMs: number;
+  sandbox: SandboxMode;
+  cgroup: 'v1' | 'v2' | null;
+}
+
+export interface IsolatedChild {
+  pid: number;
+  /** The child's data channel. The caller must consume it (back-pressure would otherwise stall the child). */
+  stdout: Readable;
+  /** Reset the idle timer: the caller saw progress (a complete page, say). */
+  touch(): void;
+  /** Stop the child's whole group: SIGTERM, then SIGKILL after the grace period. */
+  kill(reason?: Exclude<ChildEnd, 'exit' | 'spawn-failed'>): void;
+  done: Promise<ChildOutcome>;
+}
+
+const STDERR_TAIL = 64 * 1024;
+const WATCH_PERIOD_MS = 100;
+const live = new Set<ChildProcess>();
+let warnedUnsandboxed = false;
+
+// A gateway that exits must not leave renderers behind (bwrap's --die-with-parent covers the sandboxed case).
+process.once('exit', () => {
+  for (const c of live) if (c.pid) killGroup(c.pid, 'SIGKILL');
+});
+
+function killGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * Start a child isolated as well as this machine allows (see sandbox.ts), in its own process group,
+ * under a memory cap and a wall-clock timeout. Reusable for the renderer, LibreOffice and archive expansion.
+ */
+export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
+  const log = opts.log ?? silentLogger;
+  const started = Date.now();
+  const memoryBytes = opts.memoryMb * 1024 * 1024;
+  const program = opts.command ?? process.execPath;
+  const heapFlags = opts.command ? [] : [`--max-old-space-size=${Math.max(64, Math.floor(opts.memoryMb / 2))}`];
+  const inner = [program, ...heapFlags, ...opts.entry, ...(opts.args ?? [])];
+  const cwd = opts.cwd ?? PACKAGE_ROOT;
+  const { argv, probe } = sandboxArgv(inner, opts.extraBinds ?? [], cwd);
+  if (probe.mode === 'none' && !warnedUnsandboxed) {
+    warnedUnsandboxed = true;
+    log.error({ child: opts.name, reason: probe.reason }, 'isolated children run WITHOUT bubblewrap: no network/filesystem isolation');
+  }
+
+  const cgroup: MemoryCgroup | undefined = createMemoryCgroup(memoryBytes);
+  // The shell joins the cgroup before exec'ing the sandbox, so no byte of the child runs outside the cap.
+  const full = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroup.procsFile, ...argv] : argv;
+  const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/tmp', TMPDIR: '/tmp', ...opts.env };
+  const child = spawn(full[0]!, full.slice(1), { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(child);
+
+  let end: ChildEnd | undefined;
+  let stderr = '';
+  let peak = 0;
+  let killTimer: NodeJS.Timeout | undefined;
+  const kill = (reason: Exclude<ChildEnd, 'exit' | 'spawn-failed'> = 'killed'): void => {
+    if (end || child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+    end = reason;
+    killGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), opts.graceMs ?? 500);
+  };
+
+  const total = setTimeout(() => kill('timeout'), opts.timeoutMs);
+  let idle: NodeJS.Timeout | undefined;
+  const touch = (): void => {
+    if (!opts.idleTimeoutMs) return;
+    if (idle) clearTimeout(idle);
+    idle = setTimeout(() => kill('idle-timeout'), opts.idleTimeoutMs);
+  };
+  touch();
+  // The cgroup charges shared pages to whoever touched them first, so its figure can be below the tree's RSS;
+  // the /proc scan is dearer, so with a cgroup it runs every 5th tick as a cross-check (and for the peak).
+  let tick = 0;
+  const watch = setInterval(() => {
+    if (!child.pid) return;
+    const rss = !cgroup || tick++ % 5 === 0 ? treeRssBytes(child.pid) : 0;
+    const used = Math.max(rss, cgroup ? cgroup.usageBytes() : 0);
+    peak = Math.max(peak, used);
+    if (used > memoryBytes) kill('memory');
+  }, WATCH_PERIOD_MS);
+  const onAbort = (): void => kill('aborted');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) kill('aborted');
+
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (s: string) => {
+    stderr = (stderr + s).slice(-STDERR_TAIL);
+  });
+  // A child may exit without reading its input: EPIPE here is expected, not a gateway error.
+  child.stdin.on('error', () => {});
+  if (opts.input) child.stdin.end(opts.input);
+  else child.stdin.end();
+
+  const done = new Promise<ChildOutcome>((resolve) => {
+    let spawnError: Error | undefined;
+    child.once('error', (e) => {
+      spawnError = e;
+    });
+    child.once('close', (code, sig) => {
+      void (async () => {
+        clearTimeout(total);
+        if (idle) clearTimeout(idle);
+        if (killTimer) clearTimeout(killTimer);
+        clearInterval(watch);
+        opts.signal?.removeEventListener('abort', onAbort);
+        live.delete(child);
+        // Anything left in the group (a grandchild that ignored SIGTERM) goes now.
+        if (child.pid) killGroup(child.pid, 'SIGKILL');
+        if (cgroup) {
+          peak = Math.max(peak, cgroup.peakBytes());
+          if (!end && cgroup.oomKilled()) end = 'memory';
+          await cgroup.remove();
+        }
+        const outcome: ChildOutcome = {
+          end: spawnError ? 'spawn-failed' : (end ?? 'exit'),
+          exitCode: code,
+          signal: sig,
+          stderr: spawnError ? `${spawnError.message}\n${stderr}` : stderr,
+          peakMemoryBytes: peak,
+          durationMs: Date.now() - started,
+          sandbox: probe.mode,
+          cgroup: cgroup ? cgroup.version : null,
+        };
+        const logObj = { evt: EVT.RENDERER_KILLED, child: opts.name, end: outcome.end, exitCode: code, signal: sig, peakMb: Math.round(peak / 1048576), ms: outcome.durationMs, sandbox: probe.mode, cgroup: outcome.cgroup, stderr: stderr.slice(-2000) };
+        if (outcome.end !== 'exit' || code !== 0) log.warn(logObj, 'isolated child ended abnormally');
+        else log.debug(logObj, 'isolated child done');
+        resolve(outcome);
+      })();
+    });
+  });
+
+  return { pid: child.pid ?? -1, stdout: child.stdout, touch, kill, done };
+}
+
+/**
+ * Run a child to completion and collect its stdout (at most `maxOutputBytes`; more kills it as `killed`
+ * with `truncated: true`). For children whose output is small or a file in a writable bind.
+ */
+export async function runIsolated(opts: RunIsolatedOptions & { maxOutputBytes?: number }): Promise<ChildOutcome & { stdout: Buffer; truncated: boolean }> {
+  const c = spawnIsolated(opts);
+  const max = opts.maxOutputBytes ?? 16 * 1024 * 1024;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  c.stdout.on('data', (b: Buffer) => {
+    if (truncated) return;
+    size += b.length;
+    if (size > max) {
+      truncated = true;
+      c.kill('killed');
+      return;
+    }
+    chunks.push(b);
+    c.touch();
+  });
+  const outcome = await c.done;
+  return { ...outcome, stdout: Buffer.concat(chunks), truncated };
+}
+
+/** What the gateway can say about isolation on this machine (logs, docs, `mukaika config print`). */
+export function isolationSummary(): { sandbox: SandboxMode; cgroup: 'v1' | 'v2' | null; reason?: string } {
+  const { probe } = sandboxArgv(['/bin/true']);
+  return { sandbox: probe.mode, cgroup: cgroupSupport(), ...(probe.reason ? { reason: probe.reason } : {}) };
+}

@@ -1,0 +1,32 @@
+import type { Config } from './config/schema.js';
+import { databaseUrlOf } from './config/load.js';
+import type { Logger } from './log.js';
+import { Queues } from './queue/queues.js';
+import { BlobStore } from './store/blobs.js';
+import { migrate, openDatabase, type Database } from './store/db.js';
+import { Records } from './store/records.js';
+
+/** The shared services one process uses; built once at start, passed down explicitly (no singletons). */
+export interface Context {
+  config: Config;
+  log: Logger;
+  blobs: BlobStore;
+  database: Database;
+  records: Records;
+  queues: Queues;
+}
+
+export async function openContext(config: Config, log: Logger): Promise<Context> {
+  const blobs = new BlobStore(config.dataDir);
+  await blobs.init();
+  const database = openDatabase(databaseUrlOf(config));
+  await migrate(database);
+  const records = new Records(database);
+  const queues = new Queues(config);
+  return { config, log, blobs, database, records, queues };
+}
+
+export async function closeContext(ctx: Context): Promise<void> {
+  await ctx.queues.close();
+  await ctx.database.close();
+}

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Context } from '../context.js';
+import { MukaikaError, toMukaikaError } from '../errors.js';
+import { EVT } from '../log.js';
+
+export interface Envelope {
+  from: string;
+  to: string[];
+}
+
+export interface AcceptInput {
+  kind: 'message' | 'file';
+  source: 'smtp' | 'http';
+  envelope: Envelope;
+  data: Readable | AsyncIterable<Buffer>;
+  maxBytes: number;
+  /** Extra identity for files (uploader, file name) so different uploads of one file stay distinct. */
+  discriminator?: string;
+}
+
+/**
+ * The id is derived from content and envelope: the same message relayed twice (Postfix retrying after a
+ * timeout) maps to the same record and job and is sanitized and delivered once.
+ */
+export function messageIdFor(kind: 'message' | 'file', sha256: string, envelope: Envelope, discriminator = ''): string {
+  const key = [kind, sha256, envelope.from.toLowerCase(), [...envelope.to].map((r) => r.toLowerCase()).sort().join(','), discriminator].join('\n');
+  return (kind === 'message' ? 'm' : 'f') + createHash('sha256').update(key).digest('hex').slice(0, 24);
+}
+
+/**
+ * The single accept path for SMTP and HTTP: original fsynced into the spool, record written, job
+ * acknowledged by Redis, and only then success. Any fault before that throws a catalogue error, and what
+ * this call wrote is taken back, so nothing half-written stays visible.
+ */
+export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<{ id: string; duplicate: boolean }> {
+  const { blobs, records, queues, config, log } = ctx;
+  const free = await blobs.freeBytes().catch(() => Infinity);
+  if (free < config.smtp.minFreeBytes) throw new MukaikaError('INSUFFICIENT_STORAGE', `free ${free} bytes`);
+
+  const blob = await blobs.putStream('originals', input.data, input.maxBytes);
+  const id = messageIdFor(input.kind, blob.sha256, input.envelope, input.discriminator);
+  let inserted: boolean;
+  try {
+    inserted = await records.insertMessage({
+      id, kind: input.kind, source: input.source, envelopeFrom: input.envelope.from,
+      recipients: input.envelope.to, originalSha256: blob.sha256, originalSize: blob.size,
+    });
+  } catch (err) {
+    await dropBlobIfOrphan(ctx, blob.sha256);
+    throw new MukaikaError('DATABASE_UNAVAILABLE', (err as Error).message, { cause: err });
+  }
+  try {
+    await queues.enqueueSanitize(id);
+  } catch (err) {
+    if (inserted) {
+      await records.deleteMessage(id).catch((e: unknown) => log.error({ err: e, id }, 'could not undo record'));
+      await dropBlobIfOrphan(ctx, blob.sha256);
+    }
+    throw toMukaikaError(err);
+  }
+  log.info({ evt: input.source === 'smtp' ? EVT.SMTP_ACCEPTED : EVT.HTTP_ACCEPTED, id, size: blob.size, rcpts: input.envelope.to.length, duplicate: !inserted }, 'accepted');
+  return { id, duplicate: !inserted };
+}
+
+async function dropBlobIfOrphan(ctx: Context, sha256: string): Promise<void> {
+  try {
+    if ((await ctx.records.countByOriginal(sha256)) === 0) await ctx.blobs.remove('originals', sha256);
+  } catch {
+    // The database is what failed: keep the blob; an orphan original is harmless and swept by retention.
+  }
+}

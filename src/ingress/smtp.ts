@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { Context } from '../context.js';
+import { MukaikaError, smtpReplyOf, toMukaikaError } from '../errors.js';
+import { EVT } from '../log.js';
+import { acceptOriginal } from './accept.js';
+import { checkPeer, checkRecipient, checkSender, peerAllowList } from './smtp-policy.js';
+
+export interface SmtpIngress {
+  server: SMTPServer;
+  port: number;
+  /** Stop taking new mail (421 to new transactions), let running DATA finish, then close. */
+  close(): Promise<void>;
+}
+
+/** smtp-server wants an Error with responseCode; our replies carry their enhanced status code in the text. */
+function smtpError(err: MukaikaError): Error & { responseCode: number } {
+  const { responseCode, text } = smtpReplyOf(err);
+  return Object.assign(new Error(text), { responseCode });
+}
+
+/**
+ * Yields the message up to `max` bytes; past it, keeps reading (the reply must follow the end of DATA and the
+ * session stays usable) but stops buffering, then throws MESSAGE_TOO_LARGE. Never destroys the SMTP stream.
+ */
+async function* drainPastLimit(stream: Readable, max: number): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= max) yield chunk;
+  }
+  if (size > max) throw new MukaikaError('MESSAGE_TOO_LARGE', `message over ${max} bytes`);
+}
+
+export async function startSmtp(ctx: Context, opts: { port?: number; host?: string; closeTimeoutMs?: number } = {}): Promise<SmtpIngress> {
+  const { config, log } = ctx;
+  const allowed = peerAllowList(config.smtp.allowedNetworks);
+  const tls = config.smtp.tlsKeyFile && config.smtp.tlsCertFile
+    ? { key: readFileSync(config.smtp.tlsKeyFile), cert: readFileSync(config.smtp.tlsCertFile) }
+    : undefined;
+  let shuttingDown = false;
+
+  const refuse = (err: MukaikaError, session: SMTPServerSession | undefined, cb: (e?: Error) => void) => {
+    log.info({ evt: EVT.SMTP_REFUSED, code: err.code, peer: session?.remoteAddress, detail: err.message }, 'smtp refused');
+    cb(smtpError(err));
+  };
+
+  const options: SMTPServerOptions = {
+    name: config.hostname,
+    banner: 'Mukaika',
+    size: config.smtp.maxMessageBytes,
+    authOptional: true,
+    disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    ...(tls ?? {}),
+    maxClients: config.smtp.maxClients,
+    socketTimeout: config.smtp.socketTimeoutMs,
+    closeTimeout: opts.closeTimeoutMs ?? config.queue.shutdownTimeoutMs,
+    disableReverseLookup: true,
+    logger: false,
+
+    onConnect(session, cb) {
+      if (shuttingDown) return refuse(new MukaikaError('SHUTTING_DOWN'), session, cb);
+      const denied = checkPeer(allowed, session.remoteAddress);
+      if (denied) {
+        log.warn({ evt: EVT.SMTP_CONNECT_DENIED, peer: session.remoteAddress }, 'peer refused');
+        return cb(smtpError(denied));
+      }
+      cb();
+    },
+    onMailFrom(address, session, cb) {
+      const err = checkSender(address.address, shuttingDown);
+      return err ? refuse(err, session, cb) : cb();
+    },
+    onRcptTo(address, session, cb) {
+      const err = checkRecipient(config.smtp.acceptDomains, config.smtp.maxRecipients, address.address, session.envelope.rcptTo.length);
+      return err ? refuse(err, session, cb) : cb();
+    },
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const envelope = {
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        to: session.envelope.rcptTo.map((r) => r.address),
+      };
+      const data = drainPastLimit(stream, config.smtp.maxMessageBytes);
+      acceptOriginal(ctx, { kind: 'message', source: 'smtp', envelope, data, maxBytes: config.smtp.maxMessageBytes })
+        .then(({ id }) => cb(null, `2.0.0 queued as ${id}`))
+        .catch((e: unknown) => {
+          const err = toMukaikaError(e);
+          // Whatever failed, the rest of the message must still be read off the socket for the reply to be in sync.
+          stream.resume();
+          if (err.code === 'INTERNAL') log.error({ evt: EVT.SMTP_TEMPFAIL, err: e }, 'accept failed');
+          else log.warn({ evt: EVT.SMTP_TEMPFAIL, code: err.code, detail: err.message }, 'accept refused');
+          cb(smtpError(err));
+        });
+    },
+  };
+  const server = new SMTPServer(options);
+  server.on('error', (err) => log.error({ err }, 'smtp server error'));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(opts.port ?? config.smtp.port, opts.host ?? config.smtp.host, () => {
+      resolve((server.server.address() as AddressInfo).port);
+    });
+  });
+  return {
+    server,
+    port,
+    close: () => {
+      shuttingDown = true;
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Generated, type Migration } from 'kysely';
+import pg from 'pg';
+import { migrations } from './migrations.js';
+
+export interface MessagesTable {
+  id: string;
+  kind: string;
+  source: string;
+  status: string;
+  verdict: string | null;
+  envelope_from: string;
+  recipients: string;
+  original_sha256: string;
+  original_size: number;
+  original_message_id: string | null;
+  sanitized_sha256: string | null;
+  manifest: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface StatusHistoryTable {
+  seq: Generated<number>;
+  message_id: string;
+  status: string;
+  detail: string | null;
+  at: string;
+}
+
+export interface DeliveriesTable {
+  message_id: string;
+  /** 0 = the sanitized mail; higher = follow-up mails (unlock results) for the same message. */
+  batch: number;
+  recipient: string;
+  status: string;
+  response: string | null;
+  attempts: number;
+  updated_at: string;
+}
+
+export interface DB {
+  messages: MessagesTable;
+  status_history: StatusHistoryTable;
+  deliveries: DeliveriesTable;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/**
+ * `sqlite:PATH` or `postgres://…`. A `schema=NAME` query parameter on a postgres URL puts every table in that
+ * schema (created if missing): tests and shared clusters use it to stay apart.
+ */
+export function openDatabase(url: string): Database {
+  if (url.startsWith('sqlite:')) {
+    const file = url.slice('sqlite:'.length);
+    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const sqlite = new SQLite(file);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { db, dialect: 'sqlite', close: () => db.destroy() };
+  }
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema');
+  u.searchParams.delete('schema');
+  if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('schema must be a plain identifier');
+  const pool = new pg.Pool({ connectionString: u.toString(), max: 10, connectionTimeoutMillis: 5000 });
+  if (schema) {
+    pool.on('connect', (client) => {
+      client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`).catch(() => undefined);
+    });
+  }
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+/** Brings the schema to the latest version; runs at every start. */
+export async function migrate(database: Database): Promise<void> {
+  const list = migrations(database.dialect);
+  const migrator = new Migrator({
+    db: database.db,
+    provider: { getMigrations: async () => list as Record<string, Migration> },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? '?';
+    throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+  }
+}

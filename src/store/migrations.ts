@@ -1,0 +1,52 @@
+import type { Kysely, Migration } from 'kysely';
+import type { Dialect } from './db.js';
+
+/** Ordered by name; never edit one that has shipped, add the next. */
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  const serial = dialect === 'postgres' ? 'serial' : 'integer';
+  return {
+    '0001_messages': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('messages')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('verdict', 'text')
+          .addColumn('envelope_from', 'text', (c) => c.notNull())
+          .addColumn('recipients', 'text', (c) => c.notNull())
+          .addColumn('original_sha256', 'text', (c) => c.notNull())
+          .addColumn('original_size', 'bigint', (c) => c.notNull())
+          .addColumn('original_message_id', 'text')
+          .addColumn('sanitized_sha256', 'text')
+          .addColumn('manifest', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('messages_status').on('messages').columns(['status', 'updated_at']).execute();
+        await db.schema.createIndex('messages_original').on('messages').column('original_sha256').execute();
+        await db.schema
+          .createTable('status_history')
+          .addColumn('seq', serial, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('message_id', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text')
+          .addColumn('at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('status_history_message').on('status_history').column('message_id').execute();
+        await db.schema
+          .createTable('deliveries')
+          .addColumn('message_id', 'text', (c) => c.notNull())
+          .addColumn('batch', 'integer', (c) => c.notNull())
+          .addColumn('recipient', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('response', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('deliveries_pk', ['message_id', 'batch', 'recipient'])
+          .execute();
+      },
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Manifest, Verdict } from '../domain/manifest.js';
+import type { DB, Database, MessagesTable } from './db.js';
+
+/**
+ * Message status, in order. `held` and `failed` are terminal with a reason in the history;
+ * `delivered` means every recipient of batch 0 is delivered or permanently failed.
+ */
+export type MessageStatus = 'received' | 'sanitized' | 'delivered' | 'failed';
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface MessageRecord {
+  id: string;
+  kind: 'message' | 'file';
+  source: 'smtp' | 'http' | 'cli';
+  status: MessageStatus;
+  verdict: Verdict | null;
+  envelopeFrom: string;
+  recipients: string[];
+  originalSha256: string;
+  originalSize: number;
+  originalMessageId: string | null;
+  sanitizedSha256: string | null;
+  manifest: Manifest | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewMessage {
+  id: string;
+  kind: 'message' | 'file';
+  source: 'smtp' | 'http' | 'cli';
+  envelopeFrom: string;
+  recipients: string[];
+  originalSha256: string;
+  originalSize: number;
+}
+
+export interface DeliveryRecord {
+  messageId: string;
+  batch: number;
+  recipient: string;
+  status: DeliveryStatus;
+  response: string | null;
+  attempts: number;
+}
+
+const now = () => new Date().toISOString();
+
+function toRecord(r: MessagesTable): MessageRecord {
+  return {
+    id: r.id,
+    kind: r.kind as MessageRecord['kind'],
+    source: r.source as MessageRecord['source'],
+    status: r.status as MessageStatus,
+    verdict: r.verdict as Verdict | null,
+    envelopeFrom: r.envelope_from,
+    recipients: JSON.parse(r.recipients) as string[],
+    originalSha256: r.original_sha256,
+    originalSize: Number(r.original_size),
+    originalMessageId: r.original_message_id,
+    sanitizedSha256: r.sanitized_sha256,
+    manifest: r.manifest ? (JSON.parse(r.manifest) as Manifest) : null,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Message records, their status history and one delivery row per recipient, over Kysely. */
+export class Records {
+  readonly db: Kysely<DB>;
+  constructor(database: Database) {
+    this.db = database.db;
+  }
+
+  /** Inserts unless a record with this id exists; true when this call created it. */
+  async insertMessage(m: NewMessage): Promise<boolean> {
+    const at = now();
+    return this.db.transaction().execute(async (tx) => {
+      const res = await tx
+        .insertInto('messages')
+        .values({
+          id: m.id, kind: m.kind, source: m.source, status: 'received', verdict: null,
+          envelope_from: m.envelopeFrom, recipients: JSON.stringify(m.recipients),
+          original_sha256: m.originalSha256, original_size: m.originalSize, original_message_id: null,
+          sanitized_sha256: null, manifest: null, created_at: at, updated_at: at,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      const inserted = Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
+      if (inserted) await this.history(tx, m.id, 'received', null, at);
+      return inserted;
+    });
+  }
+
+  /** Undo of insertMessage when the job could not be queued: nothing half-written stays visible. */
+  async deleteMessage(id: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('deliveries').where('message_id', '=', id).execute();
+      await tx.deleteFrom('status_history').where('message_id', '=', id).execute();
+      await tx.deleteFrom('messages').where('id', '=', id).execute();
+    });
+  }
+
+  async getMessage(id: string): Promise<MessageRecord | undefined> {
+    const r = await this.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toRecord(r) : undefined;
+  }
+
+  /** How many records keep this original: a blob is removed only when none does. */
+  async countByOriginal(sha256: string): Promise<number> {
+    const r = await this.db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('original_sha256', '=', sha256).executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async setStatus(id: string, status: MessageStatus, detail: string | null = null): Promise<void> {
+    const at = now();
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('messages').set({ status, updated_at: at }).where('id', '=', id).execute();
+      await this.history(tx, id, status, detail, at);
+    });
+  }
+
+  /** Sanitized result and one pending delivery per recipient, in one transaction. Idempotent. */
+  async saveSanitized(id: string, s: { verdict: Verdict; manifest: Manifest; sanitizedSha256: string; originalMessageId: string | null }): Promise<void> {
+    const at = now();
+    await this.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom('messages').select(['status', 'recipients']).where('id', '=', id).executeTakeFirstOrThrow();
+      if (row.status !== 'received') return;
+      await tx.updateTable('messages').set({
+        status: 'sanitized', verdict: s.verdict, manifest: JSON.stringify(s.manifest),
+        sanitized_sha256: s.sanitizedSha256, original_message_id: s.originalMessageId, updated_at: at,
+      }).where('id', '=', id).execute();
+      await this.addDeliveries(tx, id, 0, JSON.parse(row.recipients) as string[], at);
+      await this.history(tx, id, 'sanitized', s.verdict, at);
+    });
+  }
+
+  async addDeliveries(tx: Transaction<DB> | Kysely<DB>, id: string, batch: number, recipients: string[], at = now()): Promise<void> {
+    if (recipients.length === 0) return;
+    await tx.insertInto('deliveries')
+      .values(recipients.map((recipient) => ({ message_id: id, batch, recipient, status: 'pending', response: null, attempts: 0, updated_at: at })))
+      .onConflict((oc) => oc.columns(['message_id', 'batch', 'recipient']).doNothing())
+      .execute();
+  }
+
+  async deliveries(id: string, batch?: number): Promise<DeliveryRecord[]> {
+    let q = this.db.selectFrom('deliveries').selectAll().where('message_id', '=', id);
+    if (batch !== undefined) q = q.where('batch', '=', batch);
+    const rows = await q.orderBy('batch').orderBy('recipient').execute();
+    return rows.map((r) => ({
+      messageId: r.message_id, batch: r.batch, recipient: r.recipient,
+      status: r.status as DeliveryStatus, response: r.response, attempts: r.attempts,
+    }));
+  }
+
+  /** Records one attempt's outcome for one recipient. A delivered row is never changed again. */
+  async markDelivery(id: string, batch: number, recipient: string, status: DeliveryStatus, response: string | null): Promise<void> {
+    await this.db.updateTable('deliveries')
+      .set((eb) => ({ status, response, attempts: eb('attempts', '+', 1), updated_at: now() }))
+      .where('message_id', '=', id).where('batch', '=', batch).where('recipient', '=', recipient)
+      .where('status', '!=', 'delivered')
+      .execute();
+  }
+
+  async history(tx: Transaction<DB> | Kysely<DB>, id: string, status: string, detail: string | null, at = now()): Promise<void> {
+    await tx.insertInto('status_history').values({ message_id: id, status, detail, at }).execute();
+  }
+
+  async statusHistory(id: string): Promise<{ status: string; detail: string | null; at: string }[]> {
+    return this.db.selectFrom('status_history').select(['status', 'detail', 'at'])
+      .where('message_id', '=', id).orderBy('seq').execute();
+  }
+}

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
+import { openHarness, type Harness } from './helpers/harness.js';
+import { RawSmtp } from './helpers/smtp-client.js';
+
+const MAIL = (subject: string) =>
+  `From: a@example.com\r\nTo: b@example.lg.jp\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@example.com>\r\n\r\nhello\r\n`;
+
+describe('SMTP ingress', () => {
+  let h: Harness;
+  let smtp: SmtpIngress;
+  beforeAll(async () => {
+    h = await openHarness({ overrides: { smtp: { maxMessageBytes: 10_000, maxRecipients: 3 } } });
+    smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await smtp?.close();
+    await h?.close();
+  });
+
+  it('replies 250 2.0.0 queued as <id> only with the original spooled, recorded and queued', async () => {
+    const { client, greeting } = await RawSmtp.connect(smtp.port);
+    expect(greeting).toMatch(/^220 /);
+    expect(await client.cmd('EHLO peer.example')).toContain('SIZE 10000');
+    const replies = await client.send('a@example.com', ['b@example.lg.jp'], MAIL('first'));
+    const last = replies.at(-1)!;
+    const id = /^250 2\.0\.0 queued as (m[0-9a-f]{24})$/.exec(last)?.[1];
+    expect(id, last).toBeDefined();
+    const rec = await h.ctx.records.getMessage(id!);
+    expect(rec).toMatchObject({ status: 'received', envelopeFrom: 'a@example.com', recipients: ['b@example.lg.jp'] });
+    expect(await h.ctx.blobs.has('originals', rec!.originalSha256)).toBe(true);
+    const job = await h.ctx.queues.sanitize.getJob(id!);
+    expect(job?.data).toEqual({ id });
+    client.close();
+  });
+
+  it('refuses recipients outside ACCEPT_DOMAINS with 550 5.7.1 (no open relay)', async () => {
+    const { client } = await RawSmtp.connect(smtp.port);
+    await client.cmd('EHLO peer.example');
+    expect(await client.cmd('MAIL FROM:<a@example.com>')).toMatch(/^250/);
+    for (const rcpt of ['x@evil.example', 'b%evil.example@example.lg.jp', 'b@example.lg.jp.evil.example', '@example.lg.jp:x@evil.example']) {
+      expect(await client.cmd(`RCPT TO:<${rcpt}>`)).toMatch(/^5\d\d /);
+    }
+    expect(await client.cmd('RCPT TO:<x@evil.example>')).toBe('550 5.7.1 Relaying denied');
+    expect(await client.cmd('RCPT TO:<B@EXAMPLE.LG.JP>')).toMatch(/^250/);
+    client.close();
+  });
+
+  it('limits recipients per message', async () => {
+    const { client } = await RawSmtp.connect(smtp.port);
+    await client.cmd('EHLO peer.example');
+    await client.cmd('MAIL FROM:<a@example.com>');
+    for (let i = 0; i < 3; i++) expect(await client.cmd(`RCPT TO:<u${i}@example.lg.jp>`)).toMatch(/^250/);
+    expect(await client.cmd('RCPT TO:<u9@example.lg.jp>')).toBe('452 4.5.3 Too many recipients');
+    client.close();
+  });
+
+  it('answers 552 5.3.4 to an oversized message and keeps the session usable', async () => {
+    const { client } = await RawSmtp.connect(smtp.port);
+    await client.cmd('EHLO peer.example');
+    const big = MAIL('big') + 'x'.repeat(998) .concat('\r\n').repeat(30);
+    const replies = await client.send('a@example.com', ['b@example.lg.jp'], big);
+    expect(replies.at(-1)).toBe('552 5.3.4 Message too large');
+    const again = await client.send('a@example.com', ['b@example.lg.jp'], MAIL('after-big'));
+    expect(again.at(-1)).toMatch(/^250 2\.0\.0 queued as m/);
+    client.close();
+  });
+
+  it('does not take a bare LF dot as the end of data (no smuggling)', async () => {
+    const { client } = await RawSmtp.connect(smtp.port);
+    await client.cmd('EHLO peer.example');
+    await client.cmd('MAIL FROM:<a@example.com>');
+    await client.cmd('RCPT TO:<b@example.lg.jp>');
+    expect(await client.cmd('DATA')).toMatch(/^354/);
+    const smuggled = 'Subject: outer\r\n\r\nbody\n.\r\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<x@example.lg.jp>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n';
+    client.write(smuggled);
+    const reply = await client.reply();
+    const id = /queued as (m[0-9a-f]{24})/.exec(reply)?.[1];
+    expect(id, reply).toBeDefined();
+    // Only one transaction happened: the next thing the server says is the reply to our QUIT.
+    expect(await client.cmd('QUIT')).toMatch(/^221/);
+    const rec = await h.ctx.records.getMessage(id!);
+    const raw = (await h.ctx.blobs.get('originals', rec!.originalSha256)).toString('latin1');
+    expect(raw).toContain('Subject: smuggled');
+    expect(rec!.recipients).toEqual(['b@example.lg.jp']);
+  });
+
+  it('maps the same message relayed twice to one record and one job', async () => {
+    const { client } = await RawSmtp.connect(smtp.port);
+    await client.cmd('EHLO peer.example');
+    const a = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL('twice'))).at(-1)!;
+    const b = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL('twice'))).at(-1)!;
+    expect(a).toMatch(/^250 /);
+    expect(b).toBe(a);
+    const id = a.split(' ').at(-1)!;
+    expect((await h.ctx.records.statusHistory(id)).length).toBe(1);
+    const jobs = await h.ctx.queues.sanitize.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized']);
+    expect(jobs.filter((j) => j.data.id === id)).toHaveLength(1);
+    client.close();
+  });
+});

@@ -1,0 +1,189 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { silentLogger, type Logger } from '../../log.js';
+import { PACKAGE_ROOT } from '../../paths.js';
+import { createMemoryCgroup, type MemoryCgroup } from '../render/cgroup.js';
+import { treeRssBytes } from '../render/memwatch.js';
+import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
+import { saveTemplate, writeProfile } from './profile.js';
+
+/** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */
+export type ConvertOutcome = 'ok' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
+
+export interface ConverterOptions {
+  /** Host directory owned by this converter: `profile/` and `job/` are bound into the sandbox. */
+  dir: string;
+  /** Initialised profile copied into new converters (cold start ~1.5 s instead of ~5 s). */
+  templateDir: string;
+  memoryMb: number;
+  /** Time allowed for soffice to start and answer. @defaultValue 60000 */
+  startTimeoutMs?: number;
+  log?: Logger;
+}
+
+const SCRIPT = path.join(PACKAGE_ROOT, 'workers', 'office-pool.py');
+const PYTHON = '/usr/bin/python3';
+const TIMED_OUT = Symbol('timed out');
+const ENDED = Symbol('ended');
+
+/**
+ * One resident LibreOffice (a Python UNO script driving soffice.bin) inside the same sandbox as every other
+ * isolated child: no network, uid nobody, a memory cgroup for the whole tree, its own process group.
+ * It sees only its profile and one job directory; the trusted side writes the input there and reads the PDF.
+ */
+export class Converter {
+  readonly jobDir: string;
+  readonly profileDir: string;
+  /** Documents converted by this process (the pool recycles it after N). */
+  docs = 0;
+  private child?: ChildProcess;
+  private cgroup?: MemoryCgroup;
+  private lines?: AsyncIterator<string>;
+  private watch?: NodeJS.Timeout;
+  private dead = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: ConverterOptions) {
+    this.jobDir = path.join(opts.dir, 'job');
+    this.profileDir = path.join(opts.dir, 'profile');
+    this.log = opts.log ?? silentLogger;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get alive(): boolean {
+    return !this.dead && this.child !== undefined;
+  }
+
+  /** Start soffice and wait for the script's `{"ready":true}`. Throws when it does not come. */
+  async start(): Promise<void> {
+    rmSync(this.opts.dir, { recursive: true, force: true });
+    mkdirSync(this.jobDir, { recursive: true });
+    writeProfile(this.profileDir, this.opts.templateDir);
+    // Without bubblewrap the child drops to nobody with setpriv, so nobody must own its two directories.
+    if (probeSandbox().mode === 'none' && process.getuid?.() === 0) chownTree(this.opts.dir);
+    const binds = [
+      // share/registry and psprint.conf are symlinks into /etc/libreoffice on Debian; fonts need fontconfig.
+      { src: '/etc/libreoffice', optional: true },
+      { src: '/etc/fonts', optional: true },
+      { src: this.profileDir, dest: '/profile', writable: true },
+      { src: this.jobDir, dest: '/job', writable: true },
+    ];
+    const { argv } = sandboxArgv([PYTHON, SCRIPT, '/profile'], binds, '/tmp');
+    const memoryBytes = this.opts.memoryMb * 1024 * 1024;
+    this.cgroup = createMemoryCgroup(memoryBytes);
+    const full = this.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', this.cgroup.procsFile, ...argv] : argv;
+    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/tmp', TMPDIR: '/tmp' };
+    const child = spawn(full[0]!, full.slice(1), { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdin!.on('error', () => {});
+    child.stderr!.setEncoding('utf8');
+    let stderrTail = '';
+    child.stderr!.on('data', (s: string) => (stderrTail = (stderrTail + s).slice(-4000)));
+    child.once('close', (code, sig) => {
+      this.dead = true;
+      this.cleanup();
+      this.log.debug({ pid: child.pid, code, sig, stderr: stderrTail.slice(-1000) }, 'office converter exited');
+    });
+    this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    // Memory is capped by the cgroup when there is one; the RSS watchdog covers machines without.
+    this.watch = setInterval(() => {
+      if (child.pid && treeRssBytes(child.pid) > memoryBytes) this.kill();
+    }, 250);
+    const ready = await this.readLine(this.opts.startTimeoutMs ?? 60_000);
+    if (ready !== '{"ready": true}') {
+      this.kill();
+      throw new Error(`office converter did not start: ${String(ready)} ${stderrTail.slice(-500)}`);
+    }
+    saveTemplate(this.profileDir, this.opts.templateDir);
+  }
+
+  /**
+   * Convert `/job/in.<ext>` to `/job/out.pdf`. The caller has put the input in `jobDir`; this only talks
+   * to the script. A timeout kills the process (it may be stuck in a hostile document).
+   */
+  async convert(inName: string, timeoutMs: number): Promise<ConvertOutcome> {
+    if (!this.alive) return 'DIED';
+    this.docs++;
+    this.child!.stdin!.write(`${JSON.stringify({ in: `/job/${inName}`, out: '/job/out.pdf' })}\n`);
+    const line = await this.readLine(timeoutMs);
+    if (line === TIMED_OUT || line === ENDED) {
+      this.kill();
+      return line === TIMED_OUT ? 'TIMEOUT' : 'DIED';
+    }
+    let untrustedReply: unknown;
+    try {
+      untrustedReply = JSON.parse(line);
+    } catch {
+      this.kill();
+      return 'DIED';
+    }
+    const r = untrustedReply as { ok?: unknown; code?: unknown };
+    if (r.ok === true) return 'ok';
+    return r.code === 'EXPORT_FAILED' ? 'EXPORT_FAILED' : 'LOAD_FAILED';
+  }
+
+  /** Empty the job directory between documents (nothing of one document is visible to the next). */
+  clearJob(): void {
+    for (const f of readdirSync(this.jobDir)) rmSync(path.join(this.jobDir, f), { recursive: true, force: true });
+  }
+
+  /** Kill the whole sandbox (process group); SIGKILL at once: there is nothing to save. */
+  kill(): void {
+    if (this.child?.pid && !this.dead) {
+      try {
+        process.kill(-this.child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    this.dead = true;
+  }
+
+  /** Stop and wait for the process to be gone, then delete its directories. */
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const closed = new Promise((r) => c.once('close', r));
+      this.kill();
+      await closed;
+    }
+    this.cleanup();
+    rmSync(this.opts.dir, { recursive: true, force: true });
+  }
+
+  private cleanup(): void {
+    if (this.watch) clearInterval(this.watch);
+    this.watch = undefined;
+    const cg = this.cgroup;
+    this.cgroup = undefined;
+    if (cg) void cg.remove();
+  }
+
+  /** Next stdout line, or why there is none. */
+  private async readLine(timeoutMs: number): Promise<string | typeof TIMED_OUT | typeof ENDED> {
+    if (!this.lines) return ENDED;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), timeoutMs)));
+    try {
+      const next = await Promise.race([this.lines.next(), timeout]);
+      if (next === TIMED_OUT) return TIMED_OUT;
+      return next.done ? ENDED : next.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function chownTree(dir: string): void {
+  chownSync(dir, SANDBOX_UID, SANDBOX_UID);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p);
+    else chownSync(p, SANDBOX_UID, SANDBOX_UID);
+  }
+}

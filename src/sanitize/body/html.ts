@@ -1,0 +1,161 @@
+/** HTML mail → readable plain text: structure kept as lines, nothing executable or hidden kept. */
+import { convert, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
+import { neutraliseLinks, type LinkMode } from './links.js';
+
+/** html-to-text walks the DOM recursively; deeper nesting than this is flattened before it parses. */
+const MAX_NESTING = 120;
+const VOID = new Set(['area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'param', 'source', 'track', 'wbr', 'keygen']);
+/** Elements whose next sibling of the same name closes them (HTML's implied end tags). */
+const IMPLIED_END = new Set(['p', 'li', 'td', 'th', 'tr', 'option', 'dt', 'dd', 'tbody', 'thead', 'tfoot']);
+
+/**
+ * Drop start and end tags that would nest deeper than MAX_NESTING (the text between them is kept).
+ * Linear: one pass with indexOf, the open-element stack is bounded.
+ */
+export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
+  const stack: string[] = [];
+  const dropped = new Map<string, number>();
+  const out: string[] = [];
+  let last = 0;
+  let i = 0;
+  while ((i = html.indexOf('<', i)) >= 0) {
+    const j = html.indexOf('>', i + 1);
+    if (j < 0) break;
+    const m = /^(\/?)([A-Za-z][A-Za-z0-9:-]{0,30})/.exec(html.slice(i + 1, i + 34));
+    if (!m) {
+      i++;
+      continue;
+    }
+    const name = m[2]!.toLowerCase();
+    let drop = false;
+    if (m[1] !== '/') {
+      if (!VOID.has(name) && html[j - 1] !== '/') {
+        if (IMPLIED_END.has(name) && stack[stack.length - 1] === name) stack.pop();
+        if (stack.length >= limit) {
+          drop = true;
+          dropped.set(name, (dropped.get(name) ?? 0) + 1);
+        } else stack.push(name);
+      }
+      // raw text elements: skip to their end tag so a '<' inside them is not read as a tag
+      if ((name === 'script' || name === 'style') && !drop) {
+        const end = html.toLowerCase().indexOf('</' + name, j);
+        if (end > 0) {
+          i = end;
+          continue;
+        }
+      }
+    } else {
+      const d = dropped.get(name) ?? 0;
+      if (d > 0) {
+        drop = true;
+        dropped.set(name, d - 1);
+      } else {
+        const k = stack.lastIndexOf(name);
+        if (k >= 0) stack.length = k;
+      }
+    }
+    if (drop) {
+      out.push(html.slice(last, i));
+      last = j + 1;
+    }
+    i = j + 1;
+  }
+  if (last === 0) return html;
+  out.push(html.slice(last));
+  return out.join('');
+}
+
+const ALLOWED_HREF = /^(https?|ftps?|mailto):/i;
+
+interface Sibling {
+  type: string;
+  data?: string;
+  prev?: Sibling | null;
+}
+
+function tableCell(elem: Parameters<FormatCallback>[0], walk: Parameters<FormatCallback>[1], builder: Parameters<FormatCallback>[2]): void {
+  let prev = (elem as unknown as Sibling).prev;
+  while (prev && prev.type === 'text' && !(prev.data ?? '').trim()) prev = prev.prev;
+  if (prev && prev.type === 'tag') builder.addInline(' | ', { noWordTransform: true });
+  walk(elem.children, builder);
+}
+
+function tableRow(elem: Parameters<FormatCallback>[0], walk: Parameters<FormatCallback>[1], builder: Parameters<FormatCallback>[2]): void {
+  builder.openBlock({ leadingLineBreaks: 1 });
+  walk(elem.children, builder);
+  builder.closeBlock({ trailingLineBreaks: 1 });
+}
+
+function imageAlt(elem: Parameters<FormatCallback>[0], _walk: Parameters<FormatCallback>[1], builder: Parameters<FormatCallback>[2]): void {
+  const alt = (elem.attribs?.alt ?? '').trim();
+  if (alt) builder.addInline(alt);
+}
+
+function options(mode: LinkMode, sourceLength: number): HtmlToTextOptions {
+  return {
+    wordwrap: false,
+    preserveNewlines: false,
+    decodeEntities: true,
+    limits: { maxInputLength: sourceLength + 1, maxDepth: MAX_NESTING + 10, ellipsis: '' },
+    formatters: { mukaikaCell: tableCell, mukaikaRow: tableRow, mukaikaImage: imageAlt },
+    selectors: [
+      {
+        selector: 'a',
+        options: {
+          ignoreHref: mode === 'remove',
+          hideLinkHrefIfSameAsText: true,
+          linkBrackets: ['[', ']'],
+          // javascript:, data: and relative targets mean nothing to the reader: show only the text
+          // html-to-text passes the element as a third argument its types do not declare
+          pathRewrite: ((path: string, _meta: unknown, elem?: { attribs?: Record<string, string> }) => {
+            const original = (elem?.attribs?.href ?? '').trim();
+            if (!ALLOWED_HREF.test(original)) return '';
+            return /^mailto:/i.test(original) ? 'mailto:' + path : path;
+          }) as (path: string, meta: unknown) => string,
+        },
+      },
+      { selector: 'img', format: 'mukaikaImage' },
+      { selector: 'table', format: 'block' },
+      { selector: 'tr', format: 'mukaikaRow' },
+      { selector: 'td', format: 'mukaikaCell' },
+      { selector: 'th', format: 'mukaikaCell' },
+      { selector: 'h1', options: { uppercase: false } },
+      { selector: 'h2', options: { uppercase: false } },
+      { selector: 'h3', options: { uppercase: false } },
+      { selector: 'h4', options: { uppercase: false } },
+      { selector: 'h5', options: { uppercase: false } },
+      { selector: 'h6', options: { uppercase: false } },
+      { selector: 'th', options: { uppercase: false } },
+      { selector: 'head', format: 'skip' },
+      { selector: 'script', format: 'skip' },
+      { selector: 'style', format: 'skip' },
+      { selector: 'template', format: 'skip' },
+      { selector: 'svg', format: 'skip' },
+      { selector: 'object', format: 'skip' },
+      { selector: 'iframe', format: 'skip' },
+      { selector: 'noscript', format: 'skip' },
+      { selector: 'title', format: 'skip' },
+    ],
+  };
+}
+
+/** HTML → plain text with links neutralised. Never throws: on a converter failure the tags are stripped crudely. */
+export function htmlToPlainText(html: string, mode: LinkMode): { text: string; linksNeutralised: number } {
+  const flat = flattenDeepNesting(html);
+  let text: string;
+  try {
+    text = convert(flat, options(mode, flat.length));
+  } catch {
+    text = flat
+      .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+      .replace(/<[^<>]*>/g, ' ')
+      .replace(/&(nbsp|amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ nbsp: ' ', amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e] ?? ' ');
+  }
+  text = text
+    .replace(/\u00a0/g, ' ')
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+  const linked = neutraliseLinks(text, mode);
+  return { text: linked.text, linksNeutralised: linked.count };
+}

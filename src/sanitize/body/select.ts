@@ -1,0 +1,112 @@
+/**
+ * Which parts are the body and which are attachments (BRIEF §5): alternatives prefer non-empty
+ * text/plain, mixed parts append further inline text, everything else is an attachment.
+ */
+import { decodeText } from '../mime/charset.js';
+import { decodeTransfer } from '../mime/transfer.js';
+import type { MimePart } from '../mime/tree.js';
+import type { ParsedAttachment } from '../mime/types.js';
+import { attachmentName } from '../mime/names.js';
+import { htmlToPlainText } from './html.js';
+import { neutraliseLinks, type LinkMode } from './links.js';
+
+export interface BodySegment {
+  kind: 'text' | 'html';
+  text: string;
+  charset: string;
+  declaredCharset?: string;
+  links: number;
+}
+
+export interface Selection {
+  segments: BodySegment[];
+  attachments: ParsedAttachment[];
+  truncated: boolean;
+}
+
+/** HTML bigger than this is cut before conversion: the converter's time and memory grow with it. */
+const MAX_HTML_CHARS = 4_000_000;
+
+/** Plain text for the reader: one line-end style, no control characters, no BOM. */
+export function cleanBodyText(text: string): string {
+  return (
+    text
+      .replace(/\r\n?/g, '\n')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufeff\u202a-\u202e\u2066-\u2069]/g, '')
+  );
+}
+
+function isTextBody(part: MimePart): boolean {
+  if (part.type !== 'text/plain' && part.type !== 'text/html') return false;
+  if (part.disposition === 'attachment') return false;
+  return !part.dispParams.filename && !part.params.name;
+}
+
+function metaCharset(bytes: Buffer): string | undefined {
+  const head = bytes.toString('latin1', 0, Math.min(bytes.length, 4096));
+  return /<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})/i.exec(head)?.[1];
+}
+
+class Selector {
+  readonly segments: BodySegment[] = [];
+  readonly attachments: ParsedAttachment[] = [];
+  truncated = false;
+  constructor(private readonly links: LinkMode) {}
+
+  decode(part: MimePart): BodySegment {
+    const bytes = decodeTransfer(part.body, part.cte);
+    const declared = part.params.charset?.trim() || undefined;
+    const label = declared ?? (part.type === 'text/html' ? metaCharset(bytes) : undefined);
+    const decoded = decodeText(bytes, label);
+    const base = { charset: decoded.charset, ...(declared ? { declaredCharset: declared } : {}) };
+    if (part.type === 'text/html') {
+      let html = decoded.text;
+      if (html.length > MAX_HTML_CHARS) {
+        html = html.slice(0, MAX_HTML_CHARS);
+        this.truncated = true;
+      }
+      const r = htmlToPlainText(html, this.links);
+      return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, ...base };
+    }
+    const r = neutraliseLinks(cleanBodyText(decoded.text), this.links);
+    return { kind: 'text', text: r.text, links: r.count, ...base };
+  }
+
+  attach(part: MimePart): void {
+    const bytes = decodeTransfer(part.body, part.cte);
+    const n = this.attachments.length + 1;
+    const inline = part.disposition === 'inline' || (part.disposition === '' && part.fields.some((f) => f.name === 'content-id'));
+    this.attachments.push({ name: attachmentName(part, n), declaredType: part.type, bytes: Buffer.from(bytes), inline });
+  }
+
+  walk(part: MimePart): void {
+    if (part.type === 'multipart/alternative') this.alternative(part);
+    else if (part.type.startsWith('multipart/')) part.children.forEach((c) => this.walk(c));
+    else if (isTextBody(part)) this.segments.push(this.decode(part));
+    else this.attach(part);
+  }
+
+  alternative(part: MimePart): void {
+    for (const kid of part.children) {
+      if (kid.type === 'text/plain' && isTextBody(kid)) {
+        const seg = this.decode(kid);
+        if (seg.text.trim()) {
+          this.segments.push(seg);
+          return;
+        }
+      }
+    }
+    // The richest alternative is the last one (RFC 2046 §5.1.4); attachments inside it still count.
+    const rich = [...part.children].reverse().find((k) => k.type === 'text/html' || k.type.startsWith('multipart/'));
+    const chosen = rich ?? part.children[part.children.length - 1];
+    if (chosen) this.walk(chosen);
+  }
+}
+
+/** Split a MIME tree into body segments (decoded, links neutralised) and attachments. */
+export function selectBody(root: MimePart, links: LinkMode): Selection {
+  const s = new Selector(links);
+  s.walk(root);
+  return { segments: s.segments, attachments: s.attachments, truncated: s.truncated };
+}

@@ -1,0 +1,217 @@
+/**
+ * Bytes → text for mail parts and headers. Labels lie often in Japanese mail (Shift_JIS sent as
+ * iso-8859-1, ISO-2022-JP sent as us-ascii, no label at all), and 文字化け is what users complain
+ * about most, so the label is only a hint checked against the bytes.
+ */
+
+const ALIASES: Record<string, string> = {
+  cp932: 'shift_jis',
+  'ms-932': 'shift_jis',
+  'windows-932': 'shift_jis',
+  'x-ms-cp932': 'shift_jis',
+  'shift-jisx0213': 'shift_jis',
+  'x-euc-jp': 'euc-jp',
+  eucjp: 'euc-jp',
+  'euc-jis-2004': 'euc-jp',
+  'euc-jisx0213': 'euc-jp',
+  cp51932: 'euc-jp',
+  'iso-2022-jp-1': 'iso-2022-jp',
+  'iso-2022-jp-2': 'iso-2022-jp',
+  'iso-2022-jp-3': 'iso-2022-jp',
+  'iso-2022-jp-2004': 'iso-2022-jp',
+  'iso-2022-jp-ms': 'iso-2022-jp',
+  cp50220: 'iso-2022-jp',
+  cp50221: 'iso-2022-jp',
+  cp50222: 'iso-2022-jp',
+  'x-cp50220': 'iso-2022-jp',
+  'x-cp50221': 'iso-2022-jp',
+  'x-cp50222': 'iso-2022-jp',
+  jis: 'iso-2022-jp',
+  ks_c_5601: 'euc-kr',
+  'ks_c_5601-1987': 'euc-kr',
+  cp949: 'euc-kr',
+  ms949: 'euc-kr',
+  uhc: 'euc-kr',
+  utf8: 'utf-8',
+  'utf-8': 'utf-8',
+  'x-unknown': '',
+  ascii: 'us-ascii',
+  'us-ascii': 'us-ascii',
+  'ansi_x3.4-1968': 'us-ascii',
+  'iso646-us': 'us-ascii',
+};
+
+/** Canonical name for a declared charset: lower case, aliases resolved, RFC 2231 language removed. */
+export function normaliseLabel(label: string | undefined): string {
+  if (label == null) return '';
+  const l = label
+    .trim()
+    .replace(/^["']+|["']+$/g, '')
+    .replace(/\*.*$/, '')
+    .toLowerCase();
+  return ALIASES[l] ?? l;
+}
+
+function decoderName(label: string): string | undefined {
+  if (label === 'us-ascii') return 'windows-1252';
+  try {
+    return new TextDecoder(label).encoding;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryDecode(bytes: Uint8Array, encoding: string, fatal: boolean): string | undefined {
+  try {
+    return new TextDecoder(encoding, { fatal, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function allAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+/** ESC $ B, ESC $ @, ESC ( J, ESC ( I, ESC $ ( D/O/Q: only ISO-2022-JP uses these. */
+function hasJisEscape(bytes: Uint8Array): boolean {
+  for (let i = bytes.indexOf(0x1b); i >= 0 && i + 2 < bytes.length; i = bytes.indexOf(0x1b, i + 1)) {
+    const a = bytes[i + 1];
+    const b = bytes[i + 2];
+    if (a === 0x24 && (b === 0x42 || b === 0x40 || b === 0x28)) return true;
+    if (a === 0x28 && (b === 0x4a || b === 0x49)) return true;
+  }
+  return false;
+}
+
+/**
+ * WHATWG's iso-2022-jp decoder knows ESC $ B/@, ESC ( B/J/I. CP50222 switches to halfwidth katakana
+ * with SO/SI, and ISO-2022-JP-3/2004 announce JIS X 0213 plane 1 (a superset of JIS X 0208) with
+ * ESC $ ( O/Q: rewrite those to what the decoder knows so the common characters survive.
+ */
+function normaliseJis(bytes: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let changed = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0e) {
+      out.push(0x1b, 0x28, 0x49);
+      changed = true;
+    } else if (c === 0x0f) {
+      out.push(0x1b, 0x28, 0x42);
+      changed = true;
+    } else if (c === 0x1b && bytes[i + 1] === 0x24 && bytes[i + 2] === 0x28 && (bytes[i + 3] === 0x4f || bytes[i + 3] === 0x51)) {
+      out.push(0x1b, 0x24, 0x42);
+      i += 3;
+      changed = true;
+    } else out.push(c);
+  }
+  return changed ? Uint8Array.from(out) : bytes;
+}
+
+/**
+ * How much a decoded text looks like real CJK prose: kana, kanji, hangul and fullwidth punctuation
+ * count for; halfwidth katakana soup, private-use, replacement and C1 control characters against.
+ */
+export function plausibility(text: string): number {
+  let good = 0;
+  let bad = 0;
+  let total = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    total++;
+    if (
+      (c >= 0x3040 && c <= 0x30ff) ||
+      (c >= 0x4e00 && c <= 0x9fff) ||
+      (c >= 0x3000 && c <= 0x303f) ||
+      (c >= 0xff01 && c <= 0xff5e) ||
+      (c >= 0xac00 && c <= 0xd7af)
+    )
+      good++;
+    else if ((c >= 0xff61 && c <= 0xff9f) || (c >= 0xe000 && c <= 0xf8ff) || c === 0xfffd || (c >= 0x80 && c < 0xa0)) bad += 2;
+  }
+  return total === 0 ? 0 : (good - bad) / total;
+}
+
+export interface DecodedText {
+  text: string;
+  charset: string;
+  labelLied: boolean;
+}
+
+function result(text: string, charset: string, label: string): DecodedText {
+  const lied = label !== '' && decoderName(label) !== decoderName(charset) && !(label === 'us-ascii' && charset === 'us-ascii');
+  return { text, charset, labelLied: lied };
+}
+
+const SINGLE_BYTE = /^(windows-125\d|iso-8859-\d+|koi8-[ru]|macintosh|us-ascii|ibm866|x-mac-cyrillic)$/;
+
+/** Decode bytes to a JS string. `label` is the declared charset (may lie, may be missing, may be an alias). Never throws. */
+export function decodeText(bytes: Uint8Array, label?: string): DecodedText {
+  const canon = normaliseLabel(label);
+  const known = canon === '' ? undefined : decoderName(canon);
+  const ascii = allAscii(bytes);
+
+  if (ascii && hasJisEscape(bytes)) {
+    const jis = normaliseJis(bytes);
+    return result(tryDecode(jis, 'iso-2022-jp', true) ?? tryDecode(jis, 'iso-2022-jp', false) ?? '', 'iso-2022-jp', canon);
+  }
+  if (ascii) {
+    // Pure ASCII decodes the same in every ASCII-compatible charset: keep the label, it did not lie.
+    const asciiSafe = known !== undefined && !/^utf-16/.test(known) && known !== 'replacement';
+    return { text: Buffer.from(bytes).toString('latin1'), charset: asciiSafe ? canon : 'us-ascii', labelLied: false };
+  }
+
+  const utf8 = tryDecode(bytes, 'utf-8', true);
+  if (known !== undefined) {
+    const asLabel = tryDecode(bytes, known, true);
+    if (asLabel !== undefined) {
+      if (known === 'utf-8' || /^utf-16/.test(known)) return result(asLabel, canon, canon);
+      if (utf8 !== undefined) return result(utf8, 'utf-8', canon);
+      if (SINGLE_BYTE.test(canon) || known.startsWith('windows-125') || known.startsWith('iso-8859')) {
+        const jp = bestJapanese(bytes);
+        if (jp && jp.score > 0.5) return result(jp.text, jp.charset, canon);
+        return result(asLabel, canon, canon);
+      }
+      // A multibyte CJK label: keep it unless a Japanese reading is clearly more plausible.
+      const own = plausibility(asLabel);
+      const jp = bestJapanese(bytes);
+      if (jp && jp.charset !== known && jp.score > own + 0.3) return result(jp.text, jp.charset, canon);
+      return result(asLabel, canon, canon);
+    }
+  }
+  if (utf8 !== undefined) return result(utf8, 'utf-8', canon);
+  const jp = bestJapanese(bytes);
+  if (jp && jp.score > 0) return result(jp.text, jp.charset, canon);
+  // Nothing decodes cleanly: the label (lossy) if we know it, else the least damaged reading.
+  const candidates: [string, string][] = [];
+  if (known !== undefined) candidates.push([canon, known]);
+  candidates.push(['utf-8', 'utf-8'], ['shift_jis', 'shift_jis'], ['euc-jp', 'euc-jp']);
+  let best: DecodedText | undefined;
+  let bestBad = Infinity;
+  for (const [name, enc] of candidates) {
+    const t = tryDecode(bytes, enc, false);
+    if (t === undefined) continue;
+    let bad = 0;
+    for (let i = t.indexOf('\ufffd'); i >= 0; i = t.indexOf('\ufffd', i + 1)) bad++;
+    if (bad < bestBad) {
+      best = result(t, name, canon);
+      bestBad = bad;
+    }
+  }
+  if (best && bestBad * 20 < bytes.length) return best;
+  return result(tryDecode(bytes, 'windows-1252', false) ?? '', 'windows-1252', canon);
+}
+
+function bestJapanese(bytes: Uint8Array): { text: string; charset: string; score: number } | undefined {
+  let best: { text: string; charset: string; score: number } | undefined;
+  for (const cs of ['shift_jis', 'euc-jp']) {
+    const t = tryDecode(bytes, cs, true);
+    if (t === undefined) continue;
+    const score = plausibility(t);
+    if (!best || score > best.score) best = { text: t, charset: cs, score };
+  }
+  return best;
+}

@@ -1,0 +1,51 @@
+/** The Japanese notice block at the top of every forwarded body (BRIEF §5). */
+import type { PartAction } from '../domain/manifest.js';
+import { REASONS, type ReasonCode } from '../domain/reasons.js';
+
+export interface NoticeItem {
+  name: string;
+  action: PartAction;
+  reason: ReasonCode;
+  /** Web view link for this part (LGWAN side, so not neutralised). */
+  url?: string;
+  /** 0 for an attachment, +1 per archive level: nested entries are indented. @defaultValue 0 */
+  depth?: number;
+}
+
+const VERB: Record<PartAction, string> = {
+  flattened: '変換',
+  reencoded: '変換',
+  converted: '変換',
+  text: '変換',
+  removed: '削除',
+  held: '保留',
+};
+
+export const NOTICE_SEPARATOR = '─'.repeat(40);
+
+function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').trim();
+}
+
+function itemLines(items: NoticeItem[]): string[] {
+  const lines: string[] = [];
+  for (const item of items) {
+    const indent = '  '.repeat(Math.max(0, Math.min(item.depth ?? 0, 10)));
+    lines.push(`${indent}・${oneLine(item.name) || '(名前なし)'} — ${VERB[item.action]}: ${REASONS[item.reason] ?? item.reason}`);
+    if (item.url) lines.push(`${indent}  ${oneLine(item.url)}`);
+  }
+  return lines;
+}
+
+/**
+ * Header line, one line per item 「・見積書.pdf — 変換: PDFを画像化して再構成しました」 plus its url, then a
+ * separator line. A `{items}` placeholder in the header places the items there instead of after it.
+ * Ends with a newline so the body can follow directly.
+ */
+export function renderNotice(header: string, items: NoticeItem[]): string {
+  const lines = itemLines(items);
+  const head = header.replace(/\r\n?/g, '\n').trimEnd();
+  const block = head.includes('{items}') ? head.replace('{items}', lines.join('\n')) : [head, ...lines].filter((l) => l !== '').join('\n');
+  return `${block}\n${NOTICE_SEPARATOR}\n`;
+}

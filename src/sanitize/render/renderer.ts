@@ -1,0 +1,116 @@
+import type { PartAction } from '../../domain/manifest.js';
+import type { ReasonCode } from '../../domain/reasons.js';
+import { workerEntry } from '../../paths.js';
+import type { SanitizeContext } from '../types.js';
+import { spawnIsolated, type ChildOutcome } from './child.js';
+import { encodeChildInput, type ChildErrorName } from './frames.js';
+import { FrameViolation, readFrames, type FrameLimits } from './reader.js';
+
+/** Largest page side in pixels: 16384 is 109 inches at 150 DPI; wider "pages" are degenerate or hostile. */
+export const MAX_PAGE_SIDE = 16384;
+/** Largest image side: JPEG's own format limit. Images are bounded by `limits.imagePixels` first. */
+export const MAX_IMAGE_SIDE = 65500;
+/** All pixel bytes of one document (streamed, never held at once). */
+export const MAX_TOTAL_PIXEL_BYTES = 4 * 1024 ** 3;
+
+export type RenderMode = 'pdf' | 'image' | 'svg';
+
+export interface RenderedPage {
+  index: number;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+  pixels: Buffer;
+}
+
+export type RenderResult =
+  | { ok: true; pages: number; child: ChildOutcome }
+  | { ok: false; action: Extract<PartAction, 'held' | 'removed'>; reason: ReasonCode; detail: string; child?: ChildOutcome };
+
+export interface RenderOptions {
+  password?: string;
+  /**
+   * Test hook: another child entry (a renderer that hangs or crashes). Set only by trusted code, never
+   * derived from input, so input bytes cannot select it.
+   */
+  entry?: string[];
+}
+
+/** Held means "keep the original, staff may retry or unlock"; removed means "this input is refused". */
+const CHILD_ERRORS: Record<ChildErrorName, { action: 'held' | 'removed'; reason: ReasonCode }> = {
+  INTERNAL: { action: 'held', reason: 'RENDERER_FAILED' },
+  CORRUPT: { action: 'removed', reason: 'CORRUPT' },
+  NO_PAGES: { action: 'removed', reason: 'CORRUPT' },
+  ENCRYPTED: { action: 'held', reason: 'ENCRYPTED' },
+  WRONG_PASSWORD: { action: 'held', reason: 'ENCRYPTED' },
+  LIMIT_PIXELS: { action: 'removed', reason: 'LIMIT_PIXELS' },
+  LIMIT_PAGES: { action: 'held', reason: 'LIMIT_PAGES' },
+  UNSUPPORTED: { action: 'removed', reason: 'UNKNOWN_TYPE' },
+};
+
+function failure(action: 'held' | 'removed', reason: ReasonCode, detail: string, child?: ChildOutcome): RenderResult {
+  return { ok: false, action, reason, detail, ...(child ? { child } : {}) };
+}
+
+/**
+ * Render untrusted bytes to pixels in an isolated child and hand each checked page to `onPage`, in order.
+ * Never returns pixels the reader has not checked against the limits; never resolves ok unless the child
+ * sent a complete, well-formed stream and exited cleanly.
+ */
+export async function renderIsolated(
+  mode: RenderMode,
+  untrustedBytes: Uint8Array,
+  ctx: SanitizeContext,
+  onPage: (page: RenderedPage) => Promise<void>,
+  opts: RenderOptions = {},
+): Promise<RenderResult> {
+  const l = ctx.config.sanitize.limits;
+  const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
+  const maxSide = mode === 'image' ? MAX_IMAGE_SIDE : MAX_PAGE_SIDE;
+  const limits: FrameLimits = { maxPages: l.pages, maxWidth: maxSide, maxHeight: maxSide, maxPagePixels: pagePixels, maxTotalBytes: MAX_TOTAL_PIXEL_BYTES };
+  const child = spawnIsolated({
+    name: `renderer:${mode}`,
+    entry: opts.entry ?? workerEntry('renderer'),
+    args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide)],
+    input: encodeChildInput(untrustedBytes, opts.password),
+    timeoutMs: l.documentTimeoutMs,
+    idleTimeoutMs: l.pageTimeoutMs,
+    memoryMb: l.rendererMemoryMb,
+    log: ctx.log,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  let pages = 0;
+  let childError: ChildErrorName | undefined;
+  let violation: FrameViolation | undefined;
+  try {
+    for await (const frame of readFrames(child.stdout, limits)) {
+      if (frame.type === 'doc') pages = frame.pages;
+      else if (frame.type === 'error') childError = frame.code;
+      else {
+        child.touch();
+        await onPage(frame);
+      }
+    }
+  } catch (e) {
+    child.kill('killed');
+    child.stdout.destroy();
+    await child.done;
+    if (!(e instanceof FrameViolation)) throw e;
+    violation = e;
+  }
+  const outcome = await child.done;
+  // What ended the child outranks what the stream looked like: a timeout truncates the stream too.
+  if (outcome.end === 'timeout' || outcome.end === 'idle-timeout') return failure('held', 'RENDERER_TIMEOUT', outcome.end, outcome);
+  if (outcome.end === 'memory') return failure('held', 'RENDERER_FAILED', 'memory cap', outcome);
+  if (violation) {
+    if (violation.code === 'LIMIT_PAGES') return failure('held', 'LIMIT_PAGES', violation.message, outcome);
+    if (violation.code === 'LIMIT_PIXELS') return failure('removed', 'LIMIT_PIXELS', violation.message, outcome);
+    return failure('held', 'RENDERER_FAILED', violation.message, outcome);
+  }
+  if (childError) {
+    const m = CHILD_ERRORS[childError];
+    return failure(m.action, m.reason, childError, outcome);
+  }
+  if (outcome.end !== 'exit' || outcome.exitCode !== 0) return failure('held', 'RENDERER_FAILED', `child ${outcome.end} ${outcome.exitCode ?? outcome.signal}`, outcome);
+  return { ok: true, pages, child: outcome };
+}

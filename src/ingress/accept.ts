@@ -17,6 +17,8 @@ export interface AcceptInput {
   maxBytes: number;
   /** Extra identity for files (uploader, file name) so different uploads of one file stay distinct. */
   discriminator?: string;
+  /** File name of an upload. */
+  name?: string;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
     inserted = await records.insertMessage({
       id, kind: input.kind, source: input.source, envelopeFrom: input.envelope.from,
       recipients: input.envelope.to, originalSha256: blob.sha256, originalSize: blob.size,
+      ...(input.name ? { originalName: input.name } : {}),
     });
   } catch (err) {
     await dropBlobIfOrphan(ctx, blob.sha256);

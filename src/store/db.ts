@@ -16,6 +16,8 @@ export interface MessagesTable {
   original_sha256: string;
   original_size: number;
   original_message_id: string | null;
+  /** File name of an uploaded file (kind = file). */
+  original_name: string | null;
   sanitized_sha256: string | null;
   manifest: string | null;
   created_at: string;
@@ -35,6 +37,8 @@ export interface DeliveriesTable {
   /** 0 = the sanitized mail; higher = follow-up mails (unlock results) for the same message. */
   batch: number;
   recipient: string;
+  /** The sanitized mail (blob in the sanitized area) this row delivers. */
+  mail_sha256: string;
   status: string;
   response: string | null;
   attempts: number;

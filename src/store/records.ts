@@ -20,6 +20,7 @@ export interface MessageRecord {
   originalSha256: string;
   originalSize: number;
   originalMessageId: string | null;
+  originalName: string | null;
   sanitizedSha256: string | null;
   manifest: Manifest | null;
   createdAt: string;
@@ -34,12 +35,14 @@ export interface NewMessage {
   recipients: string[];
   originalSha256: string;
   originalSize: number;
+  originalName?: string;
 }
 
 export interface DeliveryRecord {
   messageId: string;
   batch: number;
   recipient: string;
+  mailSha256: string;
   status: DeliveryStatus;
   response: string | null;
   attempts: number;
@@ -59,6 +62,7 @@ function toRecord(r: MessagesTable): MessageRecord {
     originalSha256: r.original_sha256,
     originalSize: Number(r.original_size),
     originalMessageId: r.original_message_id,
+    originalName: r.original_name,
     sanitizedSha256: r.sanitized_sha256,
     manifest: r.manifest ? (JSON.parse(r.manifest) as Manifest) : null,
     createdAt: r.created_at,
@@ -83,7 +87,7 @@ export class Records {
           id: m.id, kind: m.kind, source: m.source, status: 'received', verdict: null,
           envelope_from: m.envelopeFrom, recipients: JSON.stringify(m.recipients),
           original_sha256: m.originalSha256, original_size: m.originalSize, original_message_id: null,
-          sanitized_sha256: null, manifest: null, created_at: at, updated_at: at,
+          original_name: m.originalName ?? null, sanitized_sha256: null, manifest: null, created_at: at, updated_at: at,
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
@@ -132,15 +136,17 @@ export class Records {
         status: 'sanitized', verdict: s.verdict, manifest: JSON.stringify(s.manifest),
         sanitized_sha256: s.sanitizedSha256, original_message_id: s.originalMessageId, updated_at: at,
       }).where('id', '=', id).execute();
-      await this.addDeliveries(tx, id, 0, JSON.parse(row.recipients) as string[], at);
+      await this.addDeliveries(tx, id, 0, s.sanitizedSha256, JSON.parse(row.recipients) as string[], at);
       await this.history(tx, id, 'sanitized', s.verdict, at);
     });
   }
 
-  async addDeliveries(tx: Transaction<DB> | Kysely<DB>, id: string, batch: number, recipients: string[], at = now()): Promise<void> {
+  async addDeliveries(tx: Transaction<DB> | Kysely<DB>, id: string, batch: number, mailSha256: string, recipients: string[], at = now()): Promise<void> {
     if (recipients.length === 0) return;
     await tx.insertInto('deliveries')
-      .values(recipients.map((recipient) => ({ message_id: id, batch, recipient, status: 'pending', response: null, attempts: 0, updated_at: at })))
+      .values(recipients.map((recipient) => ({
+        message_id: id, batch, recipient, mail_sha256: mailSha256, status: 'pending', response: null, attempts: 0, updated_at: at,
+      })))
       .onConflict((oc) => oc.columns(['message_id', 'batch', 'recipient']).doNothing())
       .execute();
   }
@@ -150,7 +156,7 @@ export class Records {
     if (batch !== undefined) q = q.where('batch', '=', batch);
     const rows = await q.orderBy('batch').orderBy('recipient').execute();
     return rows.map((r) => ({
-      messageId: r.message_id, batch: r.batch, recipient: r.recipient,
+      messageId: r.message_id, batch: r.batch, recipient: r.recipient, mailSha256: r.mail_sha256,
       status: r.status as DeliveryStatus, response: r.response, attempts: r.attempts,
     }));
   }

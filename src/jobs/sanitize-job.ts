@@ -1,0 +1,47 @@
+import type { Context } from '../context.js';
+import { MukaikaError } from '../errors.js';
+import { EVT } from '../log.js';
+import { noticeOnlyMessage, sanitizeFile, sanitizeMessage, type MessageResult } from '../sanitize/pipeline.js';
+
+/**
+ * Sanitize one accepted original and hand it to delivery. Idempotent: a record already past `received`
+ * only has its delivery job ensured, so a re-run after a crash never sanitizes or delivers twice.
+ * `lastAttempt`: the sanitizer has failed every earlier attempt; give up with a notice-only mail.
+ */
+export async function processSanitize(ctx: Context, id: string, lastAttempt = false): Promise<void> {
+  const { records, blobs, queues, log, config } = ctx;
+  const rec = await records.getMessage(id);
+  if (!rec) throw new MukaikaError('RECORD_NOT_READY', `no record ${id}`);
+  if (rec.status !== 'received') {
+    if (rec.kind === 'message' && rec.status === 'sanitized') await queues.enqueueDeliver(id, 0);
+    return;
+  }
+  const raw = await blobs.get('originals', rec.originalSha256);
+  const sctx = { config, log: log.child({ id }) };
+
+  if (rec.kind === 'file') {
+    const name = rec.originalName ?? 'upload';
+    const res = await sanitizeFile(id, { name, declaredType: 'application/octet-stream', bytes: raw }, sctx);
+    for (const o of res.outputs) await blobs.put('sanitized', o.bytes);
+    const sha = res.outputs[0]?.sha256 ?? '';
+    await records.saveSanitized(id, { verdict: res.manifest.verdict, manifest: res.manifest, sanitizedSha256: sha, originalMessageId: null });
+    log.info({ evt: EVT.SANITIZE_DONE, id, verdict: res.manifest.verdict }, 'file sanitized');
+    return;
+  }
+
+  let res: MessageResult;
+  try {
+    res = await sanitizeMessage(id, raw, sctx);
+  } catch (err) {
+    if (!lastAttempt) throw err;
+    log.error({ evt: EVT.SANITIZE_FAILED, id, err }, 'sanitizing failed on every attempt; notice-only mail, original held');
+    res = await noticeOnlyMessage(id, raw, sctx);
+  }
+  for (const o of res.outputs) await blobs.put('sanitized', o.bytes);
+  const mail = await blobs.put('sanitized', res.mail);
+  await records.saveSanitized(id, {
+    verdict: res.manifest.verdict, manifest: res.manifest, sanitizedSha256: mail.sha256, originalMessageId: res.originalMessageId,
+  });
+  log.info({ evt: EVT.SANITIZE_DONE, id, verdict: res.manifest.verdict, parts: res.manifest.parts.length }, 'sanitized');
+  await queues.enqueueDeliver(id, 0);
+}

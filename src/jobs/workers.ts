@@ -1,0 +1,64 @@
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Context } from '../context.js';
+import { createTransport, type Transport } from '../deliver/transport.js';
+import { deliverBatch } from '../deliver/deliver.js';
+import { toMukaikaError } from '../errors.js';
+import { QUEUE_NAMES, workerConnection, type DeliverJobData, type SanitizeJobData } from '../queue/queues.js';
+import { processSanitize } from './sanitize-job.js';
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Waits for running jobs up to queue.shutdownTimeoutMs, then closes anyway (jobs go back to the queue). */
+  close(): Promise<void>;
+}
+
+function isLastAttempt(job: Job): boolean {
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+/** Permanent failures become UnrecoverableError so BullMQ stops retrying; the decision is the catalogue's. */
+function mapError(err: unknown): Error {
+  const e = toMukaikaError(err);
+  if (!e.retryable) return new UnrecoverableError(`${e.code}: ${e.message}`);
+  return Object.assign(new Error(`${e.code}: ${e.message}`), { code: e.code });
+}
+
+function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>) => Promise<void>, onClose?: () => void): RunningWorker {
+  const connection = workerConnection(ctx.config);
+  const worker = new Worker<T>(name, async (job) => {
+    try {
+      await fn(job);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }, { connection: connection as unknown as ConnectionOptions, prefix: ctx.config.queue.prefix, concurrency, autorun: true });
+  worker.on('error', (err) => ctx.log.warn({ err: err.message, queue: name }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    if (job && (isLastAttempt(job) || err instanceof UnrecoverableError)) {
+      ctx.log.error({ queue: name, id: (job.data as { id?: string }).id, err: err.message }, 'job failed for good');
+    }
+  });
+  return {
+    worker,
+    async close() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), ctx.config.queue.shutdownTimeoutMs); });
+      const res = await Promise.race([worker.close(), timeout]);
+      clearTimeout(timer);
+      if (res === 'timeout') await worker.close(true);
+      onClose?.();
+      connection.disconnect();
+    },
+  };
+}
+
+export function startSanitizeWorker(ctx: Context): RunningWorker {
+  return start<SanitizeJobData>(ctx, QUEUE_NAMES.sanitize, ctx.config.queue.sanitizeConcurrency,
+    (job) => processSanitize(ctx, job.data.id, isLastAttempt(job)));
+}
+
+export function startDeliverWorker(ctx: Context, transport: Transport = createTransport(ctx.config)): RunningWorker {
+  return start<DeliverJobData>(ctx, QUEUE_NAMES.deliver, ctx.config.queue.deliverConcurrency,
+    (job) => deliverBatch(ctx, transport, { id: job.data.id, batch: job.data.batch, finalAttempt: isLastAttempt(job) }),
+    () => transport.close());
+}

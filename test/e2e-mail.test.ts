@@ -116,7 +116,7 @@ describe('mail flows SMTP in → sanitize → SMTP out to the LGWAN sink', () =>
     expect(to.sort()).toEqual(['x@example.lg.jp', 'y@example.lg.jp']);
     const rows = await waitFor(async () => {
       const r = await flow.h.ctx.records.deliveries(id);
-      return r.every((d) => d.status === 'delivered') && r;
+      return r.every((d) => d.status === 'delivered') ? r : undefined;
     });
     expect(rows.map((r) => r.recipient)).toEqual(['x@example.lg.jp', 'y@example.lg.jp']);
     expect((await flow.h.ctx.records.getMessage(id))?.status).toBe('delivered');

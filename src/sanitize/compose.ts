@@ -56,6 +56,21 @@ function iso2022JpBody(text: string): { bytes: Buffer; cte: '7bit' | 'base64' } 
   return { bytes, cte: '7bit' };
 }
 
+type Node = ReturnType<InstanceType<typeof MailComposer>['compile']>;
+
+/**
+ * nodemailer re-chooses the transfer encoding of every text node and treats ESC as binary, so it
+ * would send ISO-2022-JP as quoted-printable; Japanese clients expect 7bit. The bytes are already
+ * 7-bit with short CRLF lines, so the text node is told to pass them through.
+ */
+function forceTransferEncoding(node: Node, cte: string): void {
+  const ct = String(node.getHeader('Content-Type') ?? '').toLowerCase();
+  if (ct.startsWith('text/plain') && ct.includes('iso-2022-jp')) {
+    (node as unknown as { getTransferEncoding: () => string }).getTransferEncoding = () => cte;
+  }
+  for (const child of (node as unknown as { childNodes?: Node[] }).childNodes ?? []) forceTransferEncoding(child, cte);
+}
+
 function addresses(list: MailAddress[]): { name: string; address: string }[] | undefined {
   return list.length ? list.map((a) => ({ name: a.name, address: a.address })) : undefined;
 }
@@ -103,5 +118,7 @@ export async function composeMail(input: ComposeInput): Promise<Buffer> {
   } else {
     mail.text = input.text.replace(/\r\n?/g, '\n');
   }
-  return new MailComposer(mail).compile().build();
+  const root = new MailComposer(mail).compile();
+  if (jisBody) forceTransferEncoding(root, jisBody.cte);
+  return root.build();
 }

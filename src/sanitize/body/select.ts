@@ -77,7 +77,16 @@ class Selector {
     const bytes = decodeTransfer(part.body, part.cte);
     const n = this.attachments.length + 1;
     const inline = part.disposition === 'inline' || (part.disposition === '' && part.fields.some((f) => f.name === 'content-id'));
-    this.attachments.push({ name: attachmentName(part, n), declaredType: part.type, bytes: Buffer.from(bytes), inline });
+    this.attachments.push({ name: this.unique(attachmentName(part, n)), declaredType: part.type, bytes: Buffer.from(bytes), inline });
+  }
+
+  /** Names double as file names in the web view and the forwarded mail, so they must not collide. */
+  unique(name: string): string {
+    const taken = new Set(this.attachments.map((a) => a.name.toLowerCase()));
+    if (!taken.has(name.toLowerCase())) return name;
+    const dot = name.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    for (let k = 2; ; k++) if (!taken.has(`${stem}-${k}${ext}`.toLowerCase())) return `${stem}-${k}${ext}`;
   }
 
   walk(part: MimePart): void {

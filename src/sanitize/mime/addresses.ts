@@ -53,11 +53,11 @@ function splitList(s: string): string[] {
   return out;
 }
 
-function cleanName(bin: string): string {
+function cleanName(bin: string, rawCharset?: string): string {
   let t = bin.trim();
   if (t.startsWith('"') && t.endsWith('"') && t.length >= 2) t = t.slice(1, -1).replace(/\\(.)/g, '$1');
   else t = t.replace(/"/g, '');
-  return stripControls(decodeWords(t)).replace(/\s{2,}/g, ' ').trim();
+  return stripControls(decodeWords(t, rawCharset)).replace(/\s{2,}/g, ' ').trim();
 }
 
 function cleanAddress(s: string): string {
@@ -65,7 +65,7 @@ function cleanAddress(s: string): string {
 }
 
 /** Parse an address header value (a binary string). Entries without a usable address are dropped. */
-export function parseAddressList(bin: string | undefined): MailAddress[] {
+export function parseAddressList(bin: string | undefined, rawCharset?: string): MailAddress[] {
   if (!bin) return [];
   const result: MailAddress[] = [];
   for (const piece of splitList(bin.replace(/[\r\n]/g, ' '))) {
@@ -78,12 +78,12 @@ export function parseAddressList(bin: string | undefined): MailAddress[] {
     const gt = p.indexOf('>', lt);
     if (lt >= 0) {
       address = cleanAddress(p.slice(lt + 1, gt < 0 ? undefined : gt));
-      name = cleanName(p.slice(0, lt));
+      name = cleanName(p.slice(0, lt), rawCharset);
     } else {
       const open = p.indexOf('(');
       const close = p.lastIndexOf(')');
       if (open >= 0 && close > open) {
-        name = cleanName(p.slice(open + 1, close));
+        name = cleanName(p.slice(open + 1, close), rawCharset);
         address = cleanAddress(p.slice(0, open) + p.slice(close + 1));
       } else address = cleanAddress(p);
     }

@@ -85,29 +85,36 @@ function hasJisEscape(bytes: Uint8Array): boolean {
   return false;
 }
 
+function escapeLength(bytes: Uint8Array, i: number): number {
+  if (bytes[i] !== 0x1b) return 0;
+  if (bytes[i + 1] === 0x24 && bytes[i + 2] === 0x28) return 4;
+  return bytes[i + 1] === 0x24 || bytes[i + 1] === 0x28 ? 3 : 0;
+}
+
 /**
  * WHATWG's iso-2022-jp decoder knows ESC $ B/@, ESC ( B/J/I. CP50222 switches to halfwidth katakana
  * with SO/SI, and ISO-2022-JP-3/2004 announce JIS X 0213 plane 1 (a superset of JIS X 0208) with
- * ESC $ ( O/Q: rewrite those to what the decoder knows so the common characters survive.
+ * ESC $ ( O/Q: rewrite those to what the decoder knows so the common characters survive. An escape
+ * directly followed by another one (what joining RFC 2047 words produces) is an error for WHATWG
+ * and would show as U+FFFD, so the first is dropped.
  */
 function normaliseJis(bytes: Uint8Array): Uint8Array {
   const out: number[] = [];
-  let changed = false;
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i]!;
-    if (c === 0x0e) {
+    const len = escapeLength(bytes, i);
+    if (len > 0 && escapeLength(bytes, i + len) > 0) {
+      i += len - 1;
+    } else if (c === 0x0e) {
       out.push(0x1b, 0x28, 0x49);
-      changed = true;
     } else if (c === 0x0f) {
       out.push(0x1b, 0x28, 0x42);
-      changed = true;
-    } else if (c === 0x1b && bytes[i + 1] === 0x24 && bytes[i + 2] === 0x28 && (bytes[i + 3] === 0x4f || bytes[i + 3] === 0x51)) {
+    } else if (len === 4 && (bytes[i + 3] === 0x4f || bytes[i + 3] === 0x51)) {
       out.push(0x1b, 0x24, 0x42);
       i += 3;
-      changed = true;
     } else out.push(c);
   }
-  return changed ? Uint8Array.from(out) : bytes;
+  return Uint8Array.from(out);
 }
 
 /**
@@ -118,21 +125,45 @@ export function plausibility(text: string): number {
   let good = 0;
   let bad = 0;
   let total = 0;
+  let kana = 0;
+  let run = 0;
+  let longestRun = 0;
+  let inWord = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
+    if (c < 0x80) {
+      if (run > 0 && isLetter(c)) inWord++;
+      run = 0;
+      continue;
+    }
+    if (run === 0 && i > 0 && isLetter(text.charCodeAt(i - 1))) inWord++;
     total++;
+    longestRun = Math.max(longestRun, ++run);
+    if ((c >= 0x3000 && c <= 0x30ff) || (c >= 0xff01 && c <= 0xff5e) || (c >= 0xac00 && c <= 0xd7af)) kana++;
     if (
       (c >= 0x3040 && c <= 0x30ff) ||
       (c >= 0x4e00 && c <= 0x9fff) ||
       (c >= 0x3000 && c <= 0x303f) ||
       (c >= 0xff01 && c <= 0xff5e) ||
-      (c >= 0xac00 && c <= 0xd7af)
+      (c >= 0xac00 && c <= 0xd7af) ||
+      (c >= 0xf900 && c <= 0xfaff) ||
+      (c >= 0x2460 && c <= 0x24ff) ||
+      (c >= 0x3200 && c <= 0x33ff) ||
+      (c >= 0x2160 && c <= 0x217f)
     )
       good++;
     else if ((c >= 0xff61 && c <= 0xff9f) || (c >= 0xe000 && c <= 0xf8ff) || c === 0xfffd || (c >= 0x80 && c < 0xa0)) bad += 2;
   }
-  return total === 0 ? 0 : (good - bad) / total;
+  if (total === 0) return 0;
+  // Latin-1 words read as Shift_JIS become single rare kanji inside Latin words (Formação →
+  // Forma鈬o); real Japanese or Korean has kana, punctuation or hangul, runs of kanji, or at
+  // least kanji that stand apart from Latin letters (山田 太郎).
+  const latinLike = kana === 0 && longestRun < 3 && inWord > 0;
+  return ((good - bad) / total) * (latinLike ? 0.3 : 1);
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
 
 export interface DecodedText {
@@ -154,7 +185,7 @@ export function decodeText(bytes: Uint8Array, label?: string): DecodedText {
   const known = canon === '' ? undefined : decoderName(canon);
   const ascii = allAscii(bytes);
 
-  if (ascii && hasJisEscape(bytes)) {
+  if (ascii && (hasJisEscape(bytes) || canon === 'iso-2022-jp')) {
     const jis = normaliseJis(bytes);
     return result(tryDecode(jis, 'iso-2022-jp', true) ?? tryDecode(jis, 'iso-2022-jp', false) ?? '', 'iso-2022-jp', canon);
   }
@@ -184,25 +215,23 @@ export function decodeText(bytes: Uint8Array, label?: string): DecodedText {
   }
   if (utf8 !== undefined) return result(utf8, 'utf-8', canon);
   const jp = bestJapanese(bytes);
-  if (jp && jp.score > 0) return result(jp.text, jp.charset, canon);
-  // Nothing decodes cleanly: the label (lossy) if we know it, else the least damaged reading.
-  const candidates: [string, string][] = [];
-  if (known !== undefined) candidates.push([canon, known]);
-  candidates.push(['utf-8', 'utf-8'], ['shift_jis', 'shift_jis'], ['euc-jp', 'euc-jp']);
-  let best: DecodedText | undefined;
-  let bestBad = Infinity;
-  for (const [name, enc] of candidates) {
-    const t = tryDecode(bytes, enc, false);
-    if (t === undefined) continue;
-    let bad = 0;
-    for (let i = t.indexOf('\ufffd'); i >= 0; i = t.indexOf('\ufffd', i + 1)) bad++;
-    if (bad < bestBad) {
-      best = result(t, name, canon);
-      bestBad = bad;
-    }
+  if (jp && jp.score > 0.5) return result(jp.text, jp.charset, canon);
+  // Nothing decodes cleanly: the label read lossily, then a lossy Japanese reading, then windows-1252.
+  if (known !== undefined) {
+    const t = tryDecode(bytes, known, false);
+    if (t !== undefined && replacements(t) * 20 < bytes.length) return result(t, canon, canon);
   }
-  if (best && bestBad * 20 < bytes.length) return best;
+  for (const cs of ['shift_jis', 'euc-jp']) {
+    const t = tryDecode(bytes, cs, false);
+    if (t !== undefined && replacements(t) * 20 < bytes.length && plausibility(t) > 0.5) return result(t, cs, canon);
+  }
   return result(tryDecode(bytes, 'windows-1252', false) ?? '', 'windows-1252', canon);
+}
+
+function replacements(t: string): number {
+  let n = 0;
+  for (let i = t.indexOf('\ufffd'); i >= 0; i = t.indexOf('\ufffd', i + 1)) n++;
+  return n;
 }
 
 function bestJapanese(bytes: Uint8Array): { text: string; charset: string; score: number } | undefined {

@@ -131,9 +131,9 @@ const ENCODED_WORD = /=\?([^?\s]{1,64})\?([bBqQ])\?([^?]*?)\?=/g;
 /**
  * Decode an unstructured value: RFC 2047 words (adjacent words of one charset are joined as bytes
  * first, so a character or an ISO-2022-JP escape split across words survives), words glued to
- * text, and raw 8-bit bytes.
+ * text, and raw 8-bit bytes (read with `rawCharset`, the message's body charset, as the hint).
  */
-export function decodeWords(bin: string): string {
+export function decodeWords(bin: string, rawCharset?: string): string {
   const out: string[] = [];
   let last = 0;
   let pending: { charset: string; bytes: Buffer[] } | undefined;
@@ -151,21 +151,21 @@ export function decodeWords(bin: string): string {
     } else {
       if (!(pending && /^[ \t\r\n]*$/.test(between))) {
         flushPending();
-        out.push(binaryToText(between));
+        out.push(binaryToText(between, rawCharset));
       } else flushPending();
       pending = { charset, bytes: [bytes] };
     }
     last = m.index + m[0].length;
   }
   flushPending();
-  out.push(binaryToText(bin.slice(last)));
+  out.push(binaryToText(bin.slice(last), rawCharset));
   return out.join('');
 }
 
 /** An unstructured header for display: decoded, controls removed, whitespace runs collapsed. */
-export function decodeUnstructured(bin: string | undefined): string {
+export function decodeUnstructured(bin: string | undefined, rawCharset?: string): string {
   if (bin == null) return '';
-  return stripControls(decodeWords(bin)).replace(/ {2,}/g, ' ').trim();
+  return stripControls(decodeWords(bin, rawCharset)).replace(/ {2,}/g, ' ').trim();
 }
 
 export interface StructuredValue {

@@ -2,7 +2,7 @@
 import { selectBody } from '../body/select.js';
 import { parseAddressList } from './addresses.js';
 import { messageId, messageIds, normaliseDate } from './fields.js';
-import { decodeUnstructured, getHeader, type HeaderField } from './headers.js';
+import { decodeUnstructured, getHeader, parseStructured, type HeaderField } from './headers.js';
 import { parseTree } from './tree.js';
 import type { ParsedHeaders, ParsedMail, ParseOptions } from './types.js';
 
@@ -10,14 +10,16 @@ export type { MailAddress, ParsedAttachment, ParsedBody, ParsedHeaders, ParsedMa
 
 export function parseHeaders(fields: HeaderField[]): ParsedHeaders {
   const h = (name: string): string | undefined => getHeader(fields, name);
+  // raw 8-bit header bytes are most likely in the charset the sender used for the body
+  const cs = parseStructured(h('content-type')).params.charset;
   const inReplyTo = messageIds(h('in-reply-to')).join(' ');
   const references = messageIds(h('references')).join(' ');
   const headers: ParsedHeaders = {
-    from: parseAddressList(h('from')),
-    to: parseAddressList(h('to')),
-    cc: parseAddressList(h('cc')),
-    replyTo: parseAddressList(h('reply-to')),
-    subject: decodeUnstructured(h('subject')),
+    from: parseAddressList(h('from'), cs),
+    to: parseAddressList(h('to'), cs),
+    cc: parseAddressList(h('cc'), cs),
+    replyTo: parseAddressList(h('reply-to'), cs),
+    subject: decodeUnstructured(h('subject'), cs),
   };
   const date = normaliseDate(h('date'));
   const id = messageId(h('message-id'));

@@ -42,6 +42,8 @@ export async function deliverBatch(ctx: Context, transport: Transport, a: Delive
         log.warn({ evt: EVT.DELIVERY_FAILED, id: a.id, batch: a.batch, rcpt: r.recipient, reply: r.response }, 'delivery failed after retries');
       } else {
         deferred++;
+        // Still pending, but the attempt and its reply are on record for operators.
+        await records.markDelivery(a.id, a.batch, r.recipient, 'pending', r.response);
         log.info({ evt: EVT.DELIVERY_DEFERRED, id: a.id, batch: a.batch, rcpt: r.recipient, reply: r.response }, 'delivery deferred');
       }
     }

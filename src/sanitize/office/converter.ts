@@ -94,12 +94,27 @@ export class Converter {
     this.watch = setInterval(() => {
       if (child.pid && treeRssBytes(child.pid) > memoryBytes) this.kill();
     }, 250);
+    this.watch.unref();
     const ready = await this.readLine(this.opts.startTimeoutMs ?? 60_000);
     if (ready !== '{"ready": true}') {
       this.kill();
       throw new Error(`office converter did not start: ${String(ready)} ${stderrTail.slice(-500)}`);
     }
     saveTemplate(this.profileDir, this.opts.templateDir);
+    this.setRef(false);
+  }
+
+  /**
+   * An idle converter must not keep the gateway (or `mukaika sanitize`) alive; bwrap's --die-with-parent
+   * takes the sandbox down when we exit. While a document is in flight it holds the event loop.
+   */
+  private setRef(on: boolean): void {
+    const c = this.child;
+    if (!c) return;
+    for (const h of [c, c.stdin, c.stdout, c.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
+      if (on) h?.ref?.();
+      else h?.unref?.();
+    }
   }
 
   /**
@@ -109,8 +124,10 @@ export class Converter {
   async convert(inName: string, timeoutMs: number): Promise<ConvertOutcome> {
     if (!this.alive) return 'DIED';
     this.docs++;
+    this.setRef(true);
     this.child!.stdin!.write(`${JSON.stringify({ in: `/job/${inName}`, out: '/job/out.pdf' })}\n`);
     const line = await this.readLine(timeoutMs);
+    this.setRef(false);
     if (line === TIMED_OUT || line === ENDED) {
       this.kill();
       return line === TIMED_OUT ? 'TIMEOUT' : 'DIED';

@@ -29,7 +29,7 @@ export const ERRORS = {
   FORBIDDEN: { message: 'forbidden', smtp: '550 5.7.1 Forbidden', http: 403, retryable: false },
   NOT_FOUND: { message: 'not found', smtp: '550 5.1.1 Not found', http: 404, retryable: false },
   BAD_REQUEST: { message: 'bad request', smtp: '501 5.5.2 Bad request', http: 400, retryable: false },
-  CONFIG_INVALID: { message: 'invalid configuration', smtp: '451 4.3.5 Configuration error', http: 500, retryable: false },
+  CONFIG_INVALID: { message: 'invalid configuration', smtp: '451 4.3.5 Configuration error', http: 500, retryable: true },
   DELIVERY_DEFERRED: { message: 'delivery deferred', smtp: '451 4.4.1 Delivery deferred', http: 503, retryable: true },
   DELIVERY_FAILED: { message: 'delivery failed', smtp: '554 5.0.0 Delivery failed', http: 502, retryable: false },
   RECORD_NOT_READY: { message: 'record not yet visible', smtp: '451 4.3.0 Try again later', http: 503, retryable: true },

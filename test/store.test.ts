@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../src/domain/manifest.js';
+import { BlobStore, SanitizedReader } from '../src/store/blobs.js';
+import { migrate, openDatabase, type Database } from '../src/store/db.js';
+import { Records } from '../src/store/records.js';
+import { dropPgSchema, PG_URL } from './helpers/harness.js';
+
+const manifest: Manifest = { id: 'm1', kind: 'message', verdict: 'sanitized', parts: [] };
+
+describe.each(['sqlite', 'postgres'] as const)('records on %s', (dialect) => {
+  let database: Database;
+  let records: Records;
+  let dir: string;
+  const schema = `mkstore${process.pid}${Date.now() % 100000}`;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mukaika-store-'));
+    database = openDatabase(dialect === 'sqlite' ? `sqlite:${path.join(dir, 'x.sqlite')}` : `${PG_URL}?schema=${schema}`);
+    await migrate(database);
+    await migrate(database); // a second start finds nothing to do
+    records = new Records(database);
+  });
+  afterAll(async () => {
+    await database?.close();
+    if (dialect === 'postgres') await dropPgSchema(schema);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const msg = (id: string) => ({
+    id, kind: 'message' as const, source: 'smtp' as const, envelopeFrom: 'a@example.com',
+    recipients: ['x@example.lg.jp', 'y@example.lg.jp'], originalSha256: 'a'.repeat(64), originalSize: 123,
+  });
+
+  it('inserts once per id and keeps the status history', async () => {
+    expect(await records.insertMessage(msg('m1'))).toBe(true);
+    expect(await records.insertMessage(msg('m1'))).toBe(false);
+    const rec = await records.getMessage('m1');
+    expect(rec).toMatchObject({ id: 'm1', status: 'received', recipients: ['x@example.lg.jp', 'y@example.lg.jp'], originalSize: 123, manifest: null });
+    expect((await records.statusHistory('m1')).map((h) => h.status)).toEqual(['received']);
+    expect(await records.countByOriginal('a'.repeat(64))).toBe(1);
+  });
+
+  it('saves the sanitized result with one pending delivery per recipient, once', async () => {
+    await records.saveSanitized('m1', { verdict: 'sanitized', manifest, sanitizedSha256: 'b'.repeat(64), originalMessageId: '<x@y>' });
+    await records.saveSanitized('m1', { verdict: 'held', manifest, sanitizedSha256: 'c'.repeat(64), originalMessageId: null });
+    const rec = await records.getMessage('m1');
+    expect(rec).toMatchObject({ status: 'sanitized', verdict: 'sanitized', sanitizedSha256: 'b'.repeat(64), originalMessageId: '<x@y>', manifest });
+    const rows = await records.deliveries('m1');
+    expect(rows.map((r) => [r.recipient, r.status, r.mailSha256])).toEqual([
+      ['x@example.lg.jp', 'pending', 'b'.repeat(64)], ['y@example.lg.jp', 'pending', 'b'.repeat(64)],
+    ]);
+  });
+
+  it('never changes a delivered row again', async () => {
+    await records.markDelivery('m1', 0, 'x@example.lg.jp', 'delivered', '250 ok');
+    await records.markDelivery('m1', 0, 'x@example.lg.jp', 'failed', '550 late');
+    await records.markDelivery('m1', 0, 'y@example.lg.jp', 'pending', '450 busy');
+    const rows = await records.deliveries('m1', 0);
+    expect(rows.map((r) => [r.recipient, r.status, r.response, r.attempts])).toEqual([
+      ['x@example.lg.jp', 'delivered', '250 ok', 1], ['y@example.lg.jp', 'pending', '450 busy', 1],
+    ]);
+  });
+
+  it('deletes a record with everything hanging off it', async () => {
+    await records.insertMessage(msg('m2'));
+    await records.deleteMessage('m2');
+    expect(await records.getMessage('m2')).toBeUndefined();
+    expect(await records.statusHistory('m2')).toEqual([]);
+  });
+});
+
+describe('blob store', () => {
+  let dir: string;
+  let blobs: BlobStore;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mukaika-blobs-'));
+    blobs = new BlobStore(dir);
+    await blobs.init();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stores by sha256 in separate areas; the sanitized reader reads only its area', async () => {
+    const bytes = Buffer.from('原本です');
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    expect(await blobs.put('originals', bytes)).toEqual({ sha256: sha, size: bytes.length });
+    expect(await blobs.put('originals', bytes)).toEqual({ sha256: sha, size: bytes.length });
+    expect(blobs.pathOf('originals', sha)).toBe(path.join(dir, 'blobs', 'originals', sha.slice(0, 2), sha));
+    const reader = new SanitizedReader(blobs);
+    await expect(reader.get(sha)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(readdirSync(path.join(dir, 'blobs', 'tmp'))).toEqual([]);
+    expect(() => blobs.pathOf('originals', '../../etc/passwd')).toThrow();
+  });
+
+  it('stops at the size limit and leaves no temp file behind', async () => {
+    const big = Readable.from([Buffer.alloc(600), Buffer.alloc(600)]);
+    await expect(blobs.putStream('originals', big, 1000)).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE' });
+    expect(readdirSync(path.join(dir, 'blobs', 'tmp'))).toEqual([]);
+  });
+});

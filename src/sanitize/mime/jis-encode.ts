@@ -6,6 +6,21 @@
 
 let table: Map<number, number> | undefined;
 
+/**
+ * Characters Unicode has twice where the WHATWG table knows one form (the classic JIS/CP932
+ * mapping split): encode them to the JIS cell readers show the same glyph for. They come back as
+ * the table's form (— as ―, 〜 as ～), which is what Japanese clients display anyway.
+ */
+const COMPAT: [number, number][] = [
+  [0x2014, 0x213d], // EM DASH → the dash cell (decodes as U+2015)
+  [0x301c, 0x2141], // WAVE DASH → FULLWIDTH TILDE cell
+  [0x2016, 0x2142], // DOUBLE VERTICAL LINE → PARALLEL TO cell
+  [0x2212, 0x215d], // MINUS SIGN → FULLWIDTH HYPHEN-MINUS cell
+  [0x00a2, 0x2171], // CENT SIGN
+  [0x00a3, 0x2172], // POUND SIGN
+  [0x00ac, 0x224c], // NOT SIGN
+];
+
 function jisTable(): Map<number, number> {
   if (table) return table;
   const bytes: number[] = [0x1b, 0x24, 0x42];
@@ -21,6 +36,7 @@ function jisTable(): Map<number, number> {
     if (code !== 0xfffd && !map.has(code)) map.set(code, jis);
     k++;
   }
+  for (const [code, jis] of COMPAT) if (!map.has(code)) map.set(code, jis);
   table = map;
   return map;
 }

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { flattenDeepNesting, htmlToPlainText } from '../src/sanitize/body/html.js';
+
+const PAGE = `<!DOCTYPE html><html><head><title>件名</title><style>p { color: red }</style>
+<script>document.write('evil')</script></head><body><!-- 隠しコメント -->
+<h1>お知らせ</h1><p>本文&amp;記号&nbsp;&lt;タグ&gt; &hellip; &#x3042;&#12356;</p>
+<table><tr><th>品名</th><th>数量</th></tr><tr><td>りんご</td><td>3</td></tr></table>
+<ul><li>一つ目</li><li>二つ目</li></ul><ol><li>手順A</li><li>手順B</li></ol>
+<p><a href="https://example.com/form?id=1">申込フォーム</a> / <a href="https://example.org/">https://example.org/</a>
+/ <a href="javascript:alert(1)">押す</a> / <a href="mailto:info@example.jp">問合せ</a>
+<img src="https://tracker.example/p.gif" alt="ロゴ"></p></body></html>`;
+
+describe('htmlToPlainText', () => {
+  it('neutralise: readable structure, nothing executable, links defanged and counted', () => {
+    const r = htmlToPlainText(PAGE, 'neutralise');
+    expect(r.text).toBe(
+      [
+        'お知らせ',
+        '',
+        '本文&記号 <タグ> … あい',
+        '',
+        '品名 | 数量',
+        'りんご | 3',
+        '',
+        ' * 一つ目',
+        ' * 二つ目',
+        '',
+        ' 1. 手順A',
+        ' 2. 手順B',
+        '',
+        '申込フォーム [hxxps://example[.]com/form?id=1] / hxxps://example[.]org/ / 押す / 問合せ [mailto[:]info@example[.]jp] ロゴ',
+      ].join('\n'),
+    );
+    expect(r.linksNeutralised).toBe(3);
+  });
+
+  it('strip-scheme keeps the targets as plain text', () => {
+    const r = htmlToPlainText(PAGE, 'strip-scheme');
+    expect(r.text).toContain('申込フォーム [example.com/form?id=1] / example.org/ / 押す / 問合せ [info@example.jp] ロゴ');
+    expect(r.linksNeutralised).toBe(3);
+  });
+
+  it('remove drops every target and URL text', () => {
+    const r = htmlToPlainText(PAGE, 'remove');
+    expect(r.text).toContain('申込フォーム / / 押す / 問合せ ロゴ');
+    expect(r.text).not.toMatch(/example|tracker|http/);
+    expect(r.linksNeutralised).toBe(1);
+  });
+
+  it('no script, style, comment or title text and no entity leftovers', () => {
+    const { text } = htmlToPlainText(PAGE, 'neutralise');
+    for (const bad of ['evil', 'color', '隠しコメント', '件名', '&amp;', '&nbsp;', '&#', '<p', 'tracker']) expect(text).not.toContain(bad);
+  });
+
+  it('extremely deep nesting neither overflows the stack nor loses the text', () => {
+    const deep = '<div><span>'.repeat(50_000) + '深い本文' + '</span></div>'.repeat(50_000);
+    const started = Date.now();
+    expect(htmlToPlainText(deep, 'neutralise').text).toBe('深い本文');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(htmlToPlainText('<table>'.repeat(30_000) + 'x', 'neutralise').text).toBe('x');
+  });
+
+  it('flattenDeepNesting keeps shallow HTML untouched and is linear on unclosed tags', () => {
+    expect(flattenDeepNesting('<p>a</p><p>b')).toBe('<p>a</p><p>b');
+    const junk = '<a<a<a'.repeat(100_000);
+    const started = Date.now();
+    flattenDeepNesting(junk);
+    htmlToPlainText(junk, 'neutralise');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

@@ -80,7 +80,7 @@ class CappedWriter extends Writer<Buffer> {
   }
   override async writeUint8Array(array: Uint8Array): Promise<void> {
     this.written += array.length;
-    if (this.written > this.cap) throw new ArchiveStop('LIMIT_ARCHIVE', 'entry larger than the remaining budget');
+    if (this.written > this.cap) throw new ArchiveStop('LIMIT_ARCHIVE', 'entry larger than declared or than the budget');
     this.parts.push(Buffer.from(array));
   }
   override async getData(): Promise<Buffer> {
@@ -94,7 +94,8 @@ async function expandZip(bytes: Uint8Array, budget: Budget, password: string | u
   const reader = new ZipReader(new Uint8ArrayReader(bytes), { checkOverlappingEntry: true, checkSignature: true });
   let entries: Entry[];
   try {
-    entries = await reader.getEntries();
+    // Names are neutralised by the gateway (names.ts), which keeps the entry and reports what it did.
+    entries = await reader.getEntries({ filenameValidation: 'tolerant' });
   } catch (e) {
     throw new ArchiveStop('CORRUPT', `zip directory: ${(e as Error).message}`);
   }
@@ -111,7 +112,9 @@ async function expandZip(bytes: Uint8Array, budget: Budget, password: string | u
     budget.addEntry();
     let data: Buffer;
     try {
-      data = await e.getData!(new CappedWriter(budget.room()), e.encrypted ? { password: password ?? '' } : {});
+      // Never inflate more than the entry declared (which passed the ratio check): a lying header stops here.
+      const cap = Math.min(budget.room(), e.uncompressedSize);
+      data = await e.getData!(new CappedWriter(cap), e.encrypted ? { password: password ?? '' } : {});
     } catch (err) {
       if (err instanceof ArchiveStop) throw err;
       const msg = (err as Error).message ?? '';

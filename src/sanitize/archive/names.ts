@@ -16,8 +16,9 @@ const cp932 = new TextDecoder('shift_jis');
  */
 export function decodeEntryName(e: Pick<UntrustedEntry, 'untrustedRawName' | 'untrustedUtf8' | 'untrustedUnicodeName'>): string {
   const raw = e.untrustedRawName;
-  if (e.untrustedUtf8) return utf8Lax.decode(raw);
+  // The child only forwards a Unicode Path field whose CRC matches the stored name; it wins over both.
   if (e.untrustedUnicodeName) return e.untrustedUnicodeName;
+  if (e.untrustedUtf8) return utf8Lax.decode(raw);
   if (raw.every((b) => b < 0x80)) return raw.toString('latin1');
   try {
     return utf8Strict.decode(raw);

@@ -118,7 +118,9 @@ async function expandZip(bytes: Uint8Array, budget: Budget, password: string | u
     } catch (err) {
       if (err instanceof ArchiveStop) throw err;
       const msg = (err as Error).message ?? '';
-      if (e.encrypted && /password|signature/i.test(msg)) throw new ArchiveStop('WRONG_PASSWORD', msg);
+      // With traditional PKWARE encryption a wrong password and damaged data look alike (bad check byte or
+      // CRC); for an encrypted entry both mean "this password does not open it".
+      if (e.encrypted) throw new ArchiveStop('WRONG_PASSWORD', msg);
       if (/overlapping/i.test(msg)) throw new ArchiveStop('LIMIT_ARCHIVE', msg);
       throw new ArchiveStop('CORRUPT', msg);
     }

@@ -1,10 +1,79 @@
+import path from 'node:path';
+import { EVT } from '../log.js';
+import { classify, type Classified, type Kind } from './classify.js';
+import { reencodeImage } from './convert/image.js';
+import { flattenPdf } from './convert/pdf.js';
+import { convertText } from './convert/text.js';
 import type { PartInput, PartResult, SanitizeContext } from './types.js';
+
+/** One row of the dispatch table: what to do with a part of this detected kind. */
+export type Handler = (input: PartInput, detected: Classified, ctx: SanitizeContext) => Promise<PartResult>;
+
+const fixed =
+  (action: 'removed' | 'held', reason: PartResult['reason']): Handler =>
+  async (_input, detected) => ({ detectedType: detected.mime, action, reason });
+
+/** Base name of the declared file name without its extension (見積書.xlsx → 見積書); never a path. */
+export function baseName(name: string): string {
+  const leaf = [...path.posix.basename(name.replace(/\\/g, '/'))].filter((c) => c.charCodeAt(0) >= 0x20 && c !== '\x7f').join('');
+  const ext = path.posix.extname(leaf);
+  const base = ext && ext.length < leaf.length ? leaf.slice(0, -ext.length) : leaf;
+  return base.trim() || 'attachment';
+}
+
+/**
+ * BRIEF §6 as a table, by kind detected from content. Extend by replacing an entry (`HANDLERS.office = …`
+ * when the LibreOffice path lands, `HANDLERS.zip = …` for archive expansion); kinds never fall through
+ * to "passed": a kind without a handler is removed as UNKNOWN_TYPE.
+ */
+export const HANDLERS: Record<Kind, Handler> = {
+  empty: fixed('removed', 'EMPTY'),
+  pdf: (input, _d, ctx) => flattenPdf(input.bytes, ctx, { name: `${baseName(input.name)}.pdf`, ...(input.password ? { password: input.password } : {}) }),
+  // The child is authoritative on encryption; the classifier's hint only saves a spawn when there is no password.
+  'encrypted-pdf': (input, d, ctx) =>
+    input.password ? HANDLERS.pdf(input, d, ctx) : Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }),
+  image: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: baseName(input.name) }),
+  svg: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: baseName(input.name) }),
+  epub: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  office: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  odf: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  rtf: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  'encrypted-office': fixed('held', 'ENCRYPTED'),
+  zip: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  tar: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  gzip: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
+  'encrypted-zip': fixed('held', 'ENCRYPTED'),
+  text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, baseName(input.name), charsetOf(input.declaredType)),
+  csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, baseName(input.name), charsetOf(input.declaredType)),
+  tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, baseName(input.name), charsetOf(input.declaredType)),
+  html: async (input, _d, ctx) => convertText(input.bytes, 'html', ctx, baseName(input.name), charsetOf(input.declaredType)),
+  executable: fixed('removed', 'EXECUTABLE'),
+  unknown: fixed('removed', 'UNKNOWN_TYPE'),
+};
+
+/** `charset=` parameter of a declared Content-Type, if any (only a hint to the decoder, which checks it). */
+function charsetOf(declaredType: string): string | undefined {
+  return /charset\s*=\s*"?([A-Za-z0-9._:-]+)/i.exec(declaredType)?.[1];
+}
 
 /**
  * Sanitize one attachment, archive entry or uploaded file by its detected type (BRIEF §6).
- * Never throws: any failure is a held or removed result with a reason code (fail closed).
+ * Never throws: any failure is a held or removed result with a reason code (fail closed). A result never
+ * carries the input bytes: only converters' fresh output.
  */
-export async function sanitizePart(input: PartInput, _ctx: SanitizeContext): Promise<PartResult> {
-  // Walking skeleton: every attachment is removed and listed; conversion comes with the renderer.
-  return { detectedType: input.declaredType || 'application/octet-stream', action: 'removed', reason: 'TYPE_NOT_YET_SUPPORTED' };
+export async function sanitizePart(input: PartInput, ctx: SanitizeContext): Promise<PartResult> {
+  const fallbackType = 'application/octet-stream';
+  if (input.bytes.length > ctx.config.sanitize.limits.attachmentBytes) return { detectedType: fallbackType, action: 'held', reason: 'TOO_LARGE' };
+  let detected: Classified = { mime: fallbackType, kind: 'unknown' };
+  try {
+    detected = await classify(input.bytes, input.name, input.declaredType);
+    const handler = Object.hasOwn(HANDLERS, detected.kind) ? HANDLERS[detected.kind] : HANDLERS.unknown;
+    const result = await handler(input, detected, ctx);
+    if (result.output && result.output.bytes === input.bytes) throw new Error('handler returned the input bytes');
+    ctx.log.debug({ evt: EVT.SANITIZE_PART, kind: detected.kind, action: result.action, reason: result.reason }, 'part sanitized');
+    return result;
+  } catch (e) {
+    ctx.log.error({ evt: EVT.SANITIZE_FAILED, err: e instanceof Error ? e.message : String(e), kind: detected.kind }, 'part sanitizing failed: held');
+    return { detectedType: detected.mime, action: 'held', reason: 'INTERNAL_ERROR' };
+  }
 }

@@ -1,7 +1,7 @@
-import { PDFDocument } from 'pdf-lib';
+import { PDFDocument, concatTransformationMatrix, drawObject, popGraphicsState, pushGraphicsState } from 'pdf-lib';
 import { renderIsolated, type RenderedPage, type RenderOptions } from '../render/renderer.js';
 import type { PartResult, SanitizeContext } from '../types.js';
-import { pageToJpeg } from './encode.js';
+import { encodePage, type PageImage } from './encode.js';
 
 /** Fixed identity of every PDF we write: nothing (author, dates, tool) is carried over from the source. */
 export const PRODUCER = 'Mukaika';
@@ -19,7 +19,7 @@ export interface FlattenOptions {
 }
 
 interface EncodedPage {
-  jpeg: Buffer;
+  image: PageImage;
   widthPt: number;
   heightPt: number;
 }
@@ -33,8 +33,8 @@ interface EncodedPage {
 export async function flattenPdf(untrustedPdf: Buffer, ctx: SanitizeContext, opts: FlattenOptions = {}): Promise<PartResult> {
   const dpi = ctx.config.sanitize.limits.dpi;
   const encoded: Promise<EncodedPage>[] = [];
-  const encodePage = async (p: RenderedPage): Promise<EncodedPage> => ({
-    jpeg: await pageToJpeg(p),
+  const encodeOne = async (p: RenderedPage): Promise<EncodedPage> => ({
+    image: await encodePage(p),
     // The page keeps its size in points: pixels were made at `dpi`, so this inverts the scale.
     widthPt: (p.width * 72) / dpi,
     heightPt: (p.height * 72) / dpi,
@@ -47,7 +47,7 @@ export async function flattenPdf(untrustedPdf: Buffer, ctx: SanitizeContext, opt
     untrustedPdf,
     ctx,
     async (page) => {
-      const pending = encodePage(page);
+      const pending = encodeOne(page);
       pending.catch(() => {}); // observed below; this only stops an early rejection counting as unhandled
       encoded.push(pending);
       // Bounded read-ahead: wait for the oldest encode before accepting more raw pages.
@@ -70,15 +70,37 @@ export async function flattenPdf(untrustedPdf: Buffer, ctx: SanitizeContext, opt
   };
 }
 
-/** A PDF of page images only. JPEG is embedded as-is (DCTDecode), which keeps this fast and small. */
+/**
+ * A PDF of page images only: one image XObject per page, drawn over the whole page. The encoded bytes
+ * are stored as-is (DCTDecode or FlateDecode) so nothing is decoded or recompressed here.
+ */
 export async function writeImagePdf(pages: EncodedPage[]): Promise<Buffer> {
   const doc = await PDFDocument.create({ updateMetadata: false });
   doc.setProducer(PRODUCER);
   doc.setCreator(PRODUCER);
   for (const p of pages) {
-    const img = await doc.embedJpg(p.jpeg);
+    const img = p.image;
+    const dict: Record<string, unknown> = { Type: 'XObject', Subtype: 'Image', Width: img.width, Height: img.height, Filter: img.filter };
+    if (img.filter === 'FlateDecode') Object.assign(dict, { BitsPerComponent: img.bits, ColorSpace: img.colorSpace });
+    else Object.assign(dict, jpegColour(img.bytes));
+    const ref = doc.context.register(doc.context.stream(img.bytes, dict as Parameters<typeof doc.context.stream>[1]));
     const page = doc.addPage([p.widthPt, p.heightPt]);
-    page.drawImage(img, { x: 0, y: 0, width: p.widthPt, height: p.heightPt });
+    const name = page.node.newXObject('Im', ref);
+    page.pushOperators(pushGraphicsState(), concatTransformationMatrix(p.widthPt, 0, 0, p.heightPt, 0, 0), drawObject(name), popGraphicsState());
   }
   return Buffer.from(await doc.save({ useObjectStreams: true }));
 }
+
+/** Colour space and depth of a JPEG we encoded ourselves (sharp: 1 or 3 components, 8 bits). */
+function jpegColour(jpeg: Buffer): { BitsPerComponent: number; ColorSpace: string } {
+  // Walk the markers to the SOF; its component count says gray or RGB.
+  let o = 2;
+  while (o + 9 < jpeg.length && jpeg[o] === 0xff) {
+    const marker = jpeg[o + 1]!;
+    const len = jpeg.readUInt16BE(o + 2);
+    if (marker >= 0xc0 && marker <= 0xc2) return { BitsPerComponent: 8, ColorSpace: jpeg[o + 9] === 1 ? 'DeviceGray' : 'DeviceRGB' };
+    o += 2 + len;
+  }
+  throw new Error('encoded JPEG without a frame header');
+}
+

@@ -27,6 +27,8 @@ export async function runRendererProcess(argv: string[]): Promise<void> {
   // Rerouting, not printing: stdout belongs to the frames.
   Object.assign(console, { log: toStderr, info: toStderr, warn: toStderr, debug: toStderr });
   const args = parseChildArgs(argv);
+  // Load MuPDF's WASM before the input arrives: a spare child is then ready the moment a document comes.
+  await import('mupdf');
   const input = await readStdin();
   await runChild(args, input, stdoutSink());
   // Exit explicitly once the data channel is flushed: a lingering handle must not keep a renderer alive.

@@ -33,6 +33,11 @@ export interface RunIsolatedOptions {
   signal?: AbortSignal;
   /** For logs only. */
   name?: string;
+  /**
+   * Spawn now but wait for `start(input)` before writing stdin and starting the timeouts: a warm spare
+   * that has already loaded its code (MuPDF's WASM takes most of a second) when the next document comes.
+   */
+  deferStart?: boolean;
 }
 
 export type ChildEnd = 'exit' | 'timeout' | 'idle-timeout' | 'memory' | 'killed' | 'aborted' | 'spawn-failed';
@@ -57,6 +62,10 @@ export interface IsolatedChild {
   stdout: Readable;
   /** Reset the idle timer: the caller saw progress (a complete page, say). */
   touch(): void;
+  /** With `deferStart`: give the child its input and start the clocks now. A no-op otherwise. */
+  start(input?: Uint8Array, signal?: AbortSignal): void;
+  /** False once the child has ended or is being stopped. */
+  alive(): boolean;
   /** Stop the child's whole group: SIGTERM, then SIGKILL after the grace period. */
   kill(reason?: Exclude<ChildEnd, 'exit' | 'spawn-failed'>): void;
   done: Promise<ChildOutcome>;
@@ -86,7 +95,7 @@ function killGroup(pid: number, sig: NodeJS.Signals): void {
  */
 export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
   const log = opts.log ?? silentLogger;
-  const started = Date.now();
+  let startedAt = Date.now();
   const memoryBytes = opts.memoryMb * 1024 * 1024;
   const program = opts.command ?? process.execPath;
   const heapFlags = opts.command ? [] : [`--max-old-space-size=${Math.max(64, Math.floor(opts.memoryMb / 2))}`];
@@ -116,14 +125,13 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
     killTimer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), opts.graceMs ?? 500);
   };
 
-  const total = setTimeout(() => kill('timeout'), opts.timeoutMs);
+  let total: NodeJS.Timeout | undefined;
   let idle: NodeJS.Timeout | undefined;
   const touch = (): void => {
-    if (!opts.idleTimeoutMs) return;
+    if (!opts.idleTimeoutMs || total === undefined) return;
     if (idle) clearTimeout(idle);
     idle = setTimeout(() => kill('idle-timeout'), opts.idleTimeoutMs);
   };
-  touch();
   // The cgroup charges shared pages to whoever touched them first, so its figure can be below the tree's RSS;
   // the /proc scan is dearer, so with a cgroup it runs every 5th tick as a cross-check (and for the peak).
   let tick = 0;
@@ -134,9 +142,9 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
     peak = Math.max(peak, used);
     if (used > memoryBytes) kill('memory');
   }, WATCH_PERIOD_MS);
+  watch.unref();
   const onAbort = (): void => kill('aborted');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  if (opts.signal?.aborted) kill('aborted');
+  let signal: AbortSignal | undefined;
 
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => {
@@ -144,8 +152,24 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
   });
   // A child may exit without reading its input: EPIPE here is expected, not a gateway error.
   child.stdin.on('error', () => {});
-  if (opts.input) child.stdin.end(opts.input);
-  else child.stdin.end();
+  // A spare waits here, unreferenced so that it does not keep the gateway (or a CLI run) alive.
+  const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as { ref(): void; unref(): void }[];
+  let started = false;
+  const start = (input?: Uint8Array, startSignal?: AbortSignal): void => {
+    if (started) return;
+    started = true;
+    for (const h of handles) h.ref();
+    startedAt = Date.now();
+    total = setTimeout(() => kill('timeout'), opts.timeoutMs);
+    touch();
+    signal = startSignal;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) kill('aborted');
+    if (input) child.stdin.end(input);
+    else child.stdin.end();
+  };
+  if (opts.deferStart) for (const h of handles) h.unref();
+  else start(opts.input, opts.signal);
 
   const done = new Promise<ChildOutcome>((resolve) => {
     let spawnError: Error | undefined;
@@ -154,11 +178,11 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
     });
     child.once('close', (code, sig) => {
       void (async () => {
-        clearTimeout(total);
+        if (total) clearTimeout(total);
         if (idle) clearTimeout(idle);
         if (killTimer) clearTimeout(killTimer);
         clearInterval(watch);
-        opts.signal?.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', onAbort);
         live.delete(child);
         // Anything left in the group (a grandchild that ignored SIGTERM) goes now.
         if (child.pid) killGroup(child.pid, 'SIGKILL');
@@ -173,7 +197,7 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
           signal: sig,
           stderr: spawnError ? `${spawnError.message}\n${stderr}` : stderr,
           peakMemoryBytes: peak,
-          durationMs: Date.now() - started,
+          durationMs: Date.now() - startedAt,
           sandbox: probe.mode,
           cgroup: cgroup ? cgroup.version : null,
         };
@@ -185,7 +209,7 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
     });
   });
 
-  return { pid: child.pid ?? -1, stdout: child.stdout, touch, kill, done };
+  return { pid: child.pid ?? -1, stdout: child.stdout, touch, kill, done, start, alive: () => !end && child.exitCode === null && child.signalCode === null };
 }
 
 /**

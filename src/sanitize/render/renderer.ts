@@ -2,7 +2,7 @@ import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
 import { workerEntry } from '../../paths.js';
 import type { SanitizeContext } from '../types.js';
-import { spawnIsolated, type ChildOutcome } from './child.js';
+import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
 import { encodeChildInput, type ChildErrorName } from './frames.js';
 import { FrameViolation, readFrames, type FrameLimits } from './reader.js';
 
@@ -34,6 +34,29 @@ export interface RenderOptions {
    * derived from input, so input bytes cannot select it.
    */
   entry?: string[];
+}
+
+/**
+ * One warm, unused child per argument set: spawned while the previous document renders, so a document
+ * never waits for node + MuPDF's WASM to load. Each document still gets a fresh process (nothing carries
+ * over between documents); a spare never sees input until it is taken.
+ */
+const spares = new Map<string, IsolatedChild>();
+
+function takeSpare(spawnOpts: RunIsolatedOptions): IsolatedChild {
+  const key = JSON.stringify([spawnOpts.entry, spawnOpts.args, spawnOpts.timeoutMs, spawnOpts.idleTimeoutMs, spawnOpts.memoryMb]);
+  const ready = spares.get(key);
+  spares.delete(key);
+  const next = spawnIsolated(spawnOpts);
+  spares.set(key, next);
+  void next.done.then(() => spares.get(key) === next && spares.delete(key));
+  return ready?.alive() ? ready : spawnIsolated(spawnOpts);
+}
+
+/** Stop the warm spares (shutdown, tests). They also die with the process (bwrap --die-with-parent). */
+export function stopRendererSpares(): void {
+  for (const c of spares.values()) c.kill('killed');
+  spares.clear();
 }
 
 /** Held means "keep the original, staff may retry or unlock"; removed means "this input is refused". */
@@ -68,17 +91,19 @@ export async function renderIsolated(
   const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
   const maxSide = mode === 'image' ? MAX_IMAGE_SIDE : MAX_PAGE_SIDE;
   const limits: FrameLimits = { maxPages: l.pages, maxWidth: maxSide, maxHeight: maxSide, maxPagePixels: pagePixels, maxTotalBytes: MAX_TOTAL_PIXEL_BYTES };
-  const child = spawnIsolated({
+  const spawnOpts: RunIsolatedOptions = {
     name: `renderer:${mode}`,
     entry: opts.entry ?? workerEntry('renderer'),
     args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide)],
-    input: encodeChildInput(untrustedBytes, opts.password),
     timeoutMs: l.documentTimeoutMs,
     idleTimeoutMs: l.pageTimeoutMs,
     memoryMb: l.rendererMemoryMb,
     log: ctx.log,
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
-  });
+    deferStart: true,
+  };
+  // Test entries get no spare: a hostile test child must not outlive its test.
+  const child = opts.entry ? spawnIsolated(spawnOpts) : takeSpare(spawnOpts);
+  child.start(encodeChildInput(untrustedBytes, opts.password), ctx.signal);
   let pages = 0;
   let childError: ChildErrorName | undefined;
   let violation: FrameViolation | undefined;

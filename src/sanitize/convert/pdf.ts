@@ -1,4 +1,5 @@
 import { PDFDocument, concatTransformationMatrix, drawObject, popGraphicsState, pushGraphicsState } from 'pdf-lib';
+import type { Bind } from '../render/sandbox.js';
 import { renderIsolated, type RenderedPage, type RenderOptions } from '../render/renderer.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 import { encodePage, type PageImage } from './encode.js';
@@ -16,6 +17,7 @@ export interface FlattenOptions {
   name?: string;
   /** Test hook, see RenderOptions.entry. */
   entry?: string[];
+  extraBinds?: Bind[];
 }
 
 interface EncodedPage {
@@ -42,6 +44,7 @@ export async function flattenPdf(untrustedPdf: Buffer, ctx: SanitizeContext, opt
   const renderOpts: RenderOptions = {};
   if (opts.password) renderOpts.password = opts.password;
   if (opts.entry) renderOpts.entry = opts.entry;
+  if (opts.extraBinds) renderOpts.extraBinds = opts.extraBinds;
   const result = await renderIsolated(
     'pdf',
     untrustedPdf,

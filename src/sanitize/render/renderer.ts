@@ -3,6 +3,7 @@ import type { ReasonCode } from '../../domain/reasons.js';
 import { workerEntry } from '../../paths.js';
 import type { SanitizeContext } from '../types.js';
 import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
+import type { Bind } from './sandbox.js';
 import { encodeChildInput, type ChildErrorName } from './frames.js';
 import { FrameViolation, readFrames, type FrameLimits } from './reader.js';
 
@@ -34,6 +35,8 @@ export interface RenderOptions {
    * derived from input, so input bytes cannot select it.
    */
   entry?: string[];
+  /** Paths a test entry needs visible in the sandbox (its own folder). */
+  extraBinds?: Bind[];
 }
 
 /**
@@ -100,6 +103,7 @@ export async function renderIsolated(
     memoryMb: l.rendererMemoryMb,
     log: ctx.log,
     deferStart: true,
+    ...(opts.extraBinds ? { extraBinds: opts.extraBinds } : {}),
   };
   // Test entries get no spare: a hostile test child must not outlive its test.
   const child = opts.entry ? spawnIsolated(spawnOpts) : takeSpare(spawnOpts);

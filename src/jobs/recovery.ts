@@ -1,0 +1,26 @@
+import type { Context } from '../context.js';
+
+/**
+ * Re-queues work whose job Redis no longer has (a Redis without persistence restarted, a job evicted).
+ * Safe to run any time: job ids are derived from the record, so a job that still exists is not duplicated,
+ * and the processors skip what the records say is done.
+ */
+export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<number> {
+  const before = new Date(Date.now() - olderThanMs).toISOString();
+  const rows = await ctx.database.db.selectFrom('messages').select(['id', 'status', 'kind'])
+    .where('status', 'in', ['received', 'sanitized']).where('updated_at', '<', before).limit(1000).execute();
+  let n = 0;
+  for (const r of rows) {
+    if (r.status === 'received') await ctx.queues.enqueueSanitize(r.id);
+    else if (r.kind === 'message') await ctx.queues.enqueueDeliver(r.id, 0);
+    else continue;
+    n++;
+  }
+  const followUps = await ctx.database.db.selectFrom('deliveries').select(['message_id', 'batch']).distinct()
+    .where('status', '=', 'pending').where('batch', '>', 0).where('updated_at', '<', before).limit(1000).execute();
+  for (const f of followUps) {
+    await ctx.queues.enqueueDeliver(f.message_id, f.batch);
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { loadConfig, maskedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { closeContext, openContext } from '../context.js';
+import { hashToken } from '../ingress/http.js';
+import { createLogger, EVT } from '../log.js';
+import { migrate, openDatabase } from '../store/db.js';
+import { databaseUrlOf } from '../config/load.js';
+import { offlineSanitize } from './offline.js';
+import { ensureRedis } from './redis-child.js';
+import { runGateway, runWeb, runWorker, type Stop } from './roles.js';
+import { superviseRoles } from './supervisor.js';
+
+export const USAGE = `usage:
+  mukaika start                         gateway + workers + web (starts a local redis-server if needed)
+  mukaika gateway                       SMTP and HTTP intake (Internet side)
+  mukaika worker sanitize|deliver       one kind of worker
+  mukaika web                           LGWAN-side web server
+  mukaika sanitize FILE [--out DIR] [--password P]
+                                        offline: sanitize one .eml or file (exit 0 sanitized, 2 held/rejected, 1 error)
+  mukaika config print                  effective configuration, secrets masked
+  mukaika token hash TOKEN              sha256 of an API token, for http.tokenHashes`;
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+}
+
+async function runRole(config: Config, start: (ctx: Awaited<ReturnType<typeof openContext>>) => Promise<Stop>): Promise<number> {
+  const log = createLogger(config.log.level);
+  const ctx = await openContext(config, log);
+  const stop = await start(ctx);
+  const sig = await waitForSignal();
+  log.info({ evt: EVT.STOPPING, signal: sig }, 'stopping');
+  await stop();
+  await closeContext(ctx);
+  return 0;
+}
+
+export async function runCommand(args: string[], opts: { out?: string; password?: string; help?: boolean }): Promise<number> {
+  const [cmd, sub, arg] = args;
+  if (opts.help || !cmd) {
+    console.error(USAGE);
+    return cmd ? 0 : 1;
+  }
+  const config = loadConfig();
+  switch (cmd) {
+    case 'start': {
+      const log = createLogger(config.log.level);
+      const redis = await ensureRedis(config, log);
+      // Migrate once here so the roles do not race on a fresh database.
+      const database = openDatabase(databaseUrlOf(config));
+      await migrate(database);
+      await database.close();
+      const tree = superviseRoles(log, { ...process.env, REDIS_URL: redis.url }, config.queue.shutdownTimeoutMs + 10_000);
+      log.info({ evt: EVT.STARTED, role: 'start', smtp: config.smtp.port, http: config.http.port, web: config.web.port }, 'mukaika started');
+      const sig = await waitForSignal();
+      log.info({ evt: EVT.STOPPING, signal: sig }, 'stopping');
+      await tree.stop();
+      await redis.stop();
+      return 0;
+    }
+    case 'gateway':
+      return runRole(config, runGateway);
+    case 'worker':
+      if (sub !== 'sanitize' && sub !== 'deliver') throw new Error('worker kind must be sanitize or deliver');
+      return runRole(config, (ctx) => runWorker(ctx, sub));
+    case 'web':
+      return runRole(config, runWeb);
+    case 'sanitize':
+      if (!sub) throw new Error('sanitize needs a FILE');
+      return offlineSanitize(config, sub, opts);
+    case 'config':
+      if (sub !== 'print') throw new Error('usage: mukaika config print');
+      process.stdout.write(stringify(maskedConfig(config)));
+      return 0;
+    case 'token':
+      if (sub !== 'hash') throw new Error('usage: mukaika token hash TOKEN');
+      process.stdout.write(`${hashToken(arg ?? readFileSync(0, 'utf8').trim())}\n`);
+      return 0;
+    default:
+      console.error(USAGE);
+      return 1;
+  }
+}

@@ -30,15 +30,15 @@ export interface RedisHandle {
  * run one as a child, its append-only file in the data dir so queued jobs survive a restart. Any other
  * configured URL must be reachable; we never start a server for it.
  */
-export async function ensureRedis(cfg: Config, log: Logger): Promise<RedisHandle> {
+export async function ensureRedis(cfg: Config, log: Logger, defaultUrl = DEFAULT_REDIS_URL): Promise<RedisHandle> {
   const u = new URL(cfg.redisUrl);
   const port = Number(u.port || 6379);
   if (await reachable(u.hostname, port)) return { url: cfg.redisUrl, stop: async () => undefined };
-  if (cfg.redisUrl !== DEFAULT_REDIS_URL) {
+  if (cfg.redisUrl !== defaultUrl) {
     throw new MukaikaError('QUEUE_UNAVAILABLE', `Redis is not reachable at ${cfg.redisUrl}; start it or fix REDIS_URL`);
   }
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new MukaikaError('QUEUE_UNAVAILABLE', 'Redis is not reachable at redis://127.0.0.1:6379 and redis-server is not installed (apt-get install redis-server)');
+    throw new MukaikaError('QUEUE_UNAVAILABLE', `Redis is not reachable at ${defaultUrl} and redis-server is not installed (apt-get install redis-server)`);
   }
   const dir = path.join(cfg.dataDir, 'redis');
   mkdirSync(dir, { recursive: true });

@@ -166,6 +166,7 @@ export class Converter {
     const c = this.child;
     if (c && c.exitCode === null && c.signalCode === null) {
       const closed = new Promise((r) => c.once('close', r));
+      this.setRef(true); // wait for the exit even when nothing else keeps the process alive
       this.kill();
       await closed;
     }

@@ -1,6 +1,6 @@
 /** Child side: tar entries with the shared budget. Only regular files come out; links and devices are dropped. */
 import { extract, type Header } from 'tar-stream';
-import { ArchiveStop, type Budget, type RawEntry } from './expand.js';
+import { ArchiveStop, type Budget, type RawEntry } from './budget.js';
 
 export async function expandTar(bytes: Uint8Array, budget: Budget): Promise<RawEntry[]> {
   // latin1 maps each byte of the stored name to one code unit, so the raw bytes can be recovered exactly.

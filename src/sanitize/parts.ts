@@ -1,9 +1,11 @@
 import path from 'node:path';
 import { EVT } from '../log.js';
+import { sanitizeArchive } from './archive/index.js';
 import { classify, type Classified, type Kind } from './classify.js';
 import { reencodeImage } from './convert/image.js';
 import { flattenPdf } from './convert/pdf.js';
 import { convertText } from './convert/text.js';
+import { convertOffice, unlockOffice } from './office/index.js';
 import type { PartInput, PartResult, SanitizeContext } from './types.js';
 
 /** One row of the dispatch table: what to do with a part of this detected kind. */
@@ -35,14 +37,16 @@ export const HANDLERS: Record<Kind, Handler> = {
   image: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: baseName(input.name) }),
   svg: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: baseName(input.name) }),
   epub: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  office: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  odf: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  rtf: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  'encrypted-office': fixed('held', 'ENCRYPTED'),
-  zip: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  tar: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  gzip: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
-  'encrypted-zip': fixed('held', 'ENCRYPTED'),
+  office: (input, d, ctx) => convertOffice(input, d.mime, ctx),
+  odf: (input, d, ctx) => convertOffice(input, d.mime, ctx),
+  rtf: (input, d, ctx) => convertOffice(input, d.mime, ctx),
+  'encrypted-office': (input, d, ctx) => unlockOffice(input, d.mime, ctx),
+  // Entries go back through this table (sanitizePart is passed in, so archive/ does not import parts.ts).
+  zip: (input, d, ctx) => sanitizeArchive(input, d.mime, ctx, sanitizePart),
+  tar: (input, d, ctx) => sanitizeArchive(input, d.mime, ctx, sanitizePart),
+  gzip: (input, d, ctx) => sanitizeArchive(input, d.mime, ctx, sanitizePart),
+  'encrypted-zip': (input, d, ctx) =>
+    input.password === undefined ? Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }) : sanitizeArchive(input, d.mime, ctx, sanitizePart),
   text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, baseName(input.name), charsetOf(input.declaredType)),
   csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, baseName(input.name), charsetOf(input.declaredType)),
   tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, baseName(input.name), charsetOf(input.declaredType)),

@@ -1,4 +1,4 @@
-import { PDFDocument, concatTransformationMatrix, drawObject, popGraphicsState, pushGraphicsState } from 'pdf-lib';
+import { PDFDocument, PDFName, concatTransformationMatrix, drawObject, popGraphicsState, pushGraphicsState } from 'pdf-lib';
 import type { Bind } from '../render/sandbox.js';
 import { renderIsolated, type RenderedPage, type RenderOptions } from '../render/renderer.js';
 import type { PartResult, SanitizeContext } from '../types.js';
@@ -90,6 +90,9 @@ export async function writeImagePdf(pages: EncodedPage[]): Promise<Buffer> {
     const page = doc.addPage([p.widthPt, p.heightPt]);
     const name = page.node.newXObject('Im', ref);
     page.pushOperators(pushGraphicsState(), concatTransformationMatrix(p.widthPt, 0, 0, p.heightPt, 0, 0), drawObject(name), popGraphicsState());
+    // pdf-lib starts every page with empty /Annots and /Font entries; an image page needs neither.
+    page.node.delete(PDFName.of('Annots'));
+    page.node.Resources()?.delete(PDFName.of('Font'));
   }
   return Buffer.from(await doc.save({ useObjectStreams: true }));
 }

@@ -4,6 +4,7 @@
  * it writes. Anything else it has to say goes to stderr, which the parent only logs.
  */
 import { CHILD_ERROR, encodeDoc, encodeEnd, encodeError, encodeStart } from './frames.js';
+import { repairPageFonts } from './child-pdf-repair.js';
 import { renderImageWithSharp, SHARP_FORMATS } from './child-image.js';
 import { ChildFailure, writePage, type ChildArgs, type PageOut, type Sink } from './child-common.js';
 
@@ -48,7 +49,15 @@ async function renderWithMupdf(input: Uint8Array, password: string, args: ChildA
   const count = args.mode === 'pdf' ? all : 1;
   await sink.write(encodeDoc(count));
   if (count > args.maxPages) return; // the reader refuses the doc frame; rendering more would be wasted work
+  const pdf = args.mode === 'pdf' ? doc.asPDF() : null;
   for (let i = 0; i < count; i++) {
+    if (pdf) {
+      try {
+        repairPageFonts(pdf, i);
+      } catch {
+        /* a repair is best effort; the page renders as MuPDF would without it */
+      }
+    }
     const page = doc.loadPage(i);
     const bounds = page.getBounds();
     let scale = args.dpi / 72;

@@ -5,10 +5,7 @@
 import { crc32, deflateRawSync } from 'node:zlib';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
-import { classify } from '../src/sanitize/classify.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
-import { sanitizeArchive } from '../src/sanitize/archive/index.js';
-import { convertOffice, unlockOffice } from '../src/sanitize/office/index.js';
 import type { PartInput, PartResult, SanitizeContext } from '../src/sanitize/types.js';
 
 export interface FixtureEntry {
@@ -97,26 +94,7 @@ export const CP932 = {
 };
 
 
-/**
- * The dispatcher as the tests need it. TODO(parts.ts): once the dispatch table routes office/archive
- * kinds here, this becomes `sanitizePart` itself.
- */
-export async function dispatch(input: PartInput, ctx: SanitizeContext): Promise<PartResult> {
-  const d = await classify(input.bytes, input.name, input.declaredType);
-  switch (d.kind) {
-    case 'zip':
-    case 'tar':
-    case 'gzip':
-      return sanitizeArchive(input, d.mime, ctx, dispatch);
-    case 'encrypted-zip':
-      return input.password === undefined ? { detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' } : sanitizeArchive(input, d.mime, ctx, dispatch);
-    case 'office':
-    case 'odf':
-    case 'rtf':
-      return convertOffice(input, d.mime, ctx);
-    case 'encrypted-office':
-      return unlockOffice(input, d.mime, ctx);
-    default:
-      return sanitizePart(input, ctx);
-  }
+/** The real dispatcher: archive entries come back through the same table. */
+export function dispatch(input: PartInput, ctx: SanitizeContext): Promise<PartResult> {
+  return sanitizePart(input, ctx);
 }

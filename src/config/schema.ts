@@ -53,6 +53,7 @@ export const configSchema = z.strictObject({
     maxMimeParts: positive,
     maxBodyChars: positive,
     noticeHeader: z.string(),
+    unlockMaxAttempts: positive,
     limits: z.strictObject({
       attachmentBytes: positive,
       pages: positive,

@@ -3,7 +3,9 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
+import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import type { MessageRecord } from '../store/records.js';
+import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
 import { checkRecipient } from './smtp-policy.js';
 
@@ -24,6 +26,15 @@ function view(rec: MessageRecord) {
     id: rec.id, kind: rec.kind, status: rec.status, verdict: rec.verdict, createdAt: rec.createdAt,
     updatedAt: rec.updatedAt, manifest: rec.manifest,
   };
+}
+
+function partIndex(n: string): number {
+  if (!/^\d{1,4}$/.test(n)) throw new MukaikaError('BAD_REQUEST', 'part index must be a number');
+  return Number(n);
+}
+
+function unlockView(id: string, r: UnlockResult) {
+  return { id, status: r.part.output ? 'unlocked' : r.part.action, batch: r.batch, part: r.part };
 }
 
 function sendError(reply: FastifyReply, err: MukaikaError): FastifyReply {
@@ -76,9 +87,23 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     app.get<{ Params: { id: string } }>(`/${kind}/:id`, async (req, reply) => {
       const rec = await ctx.records.getMessage(req.params.id);
       if (!rec || rec.kind !== (kind === 'messages' ? 'message' : 'file')) return sendError(reply, new MukaikaError('NOT_FOUND'));
-      return view(rec);
+      return { ...view(rec), unlocks: await new Unlocks(ctx.database.db).all(rec.id) };
     });
   }
+
+  // PPAP: the password travels in this request body only; it is never logged, stored or queued.
+  const unlockBody = {
+    type: 'object', required: ['password'], additionalProperties: false,
+    properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } },
+  } as const;
+  app.post<{ Params: { id: string; n: string }; Body: { password: string } }>(
+    '/messages/:id/parts/:n/unlock', { schema: { body: unlockBody } },
+    async (req) => unlockView(req.params.id, await unlockPart(ctx, req.params.id, partIndex(req.params.n), req.body.password)),
+  );
+  app.post<{ Params: { id: string }; Body: { password: string } }>(
+    '/files/:id/unlock', { schema: { body: unlockBody } },
+    async (req) => unlockView(req.params.id, await unlockPart(ctx, req.params.id, 0, req.body.password)),
+  );
 }
 
 export function buildHttp(ctx: Context): FastifyInstance {

@@ -33,7 +33,7 @@ export async function offlineSanitize(config: Config, file: string, opts: { out?
   const id = `${looksLikeMail(file, bytes) ? 'm' : 'f'}${sha256(bytes).slice(0, 24)}`;
   let manifest;
   if (looksLikeMail(file, bytes)) {
-    const res = await sanitizeMessage(id, bytes, ctx);
+    const res = await sanitizeMessage(id, bytes, ctx, opts.password !== undefined ? { password: opts.password } : {});
     writeFileSync(path.join(out, 'message.eml'), res.mail);
     writeOutputs(out, res.outputs);
     manifest = res.manifest;

@@ -60,12 +60,15 @@ export function partManifest(input: PartInput, res: PartResult): { part: PartMan
   return output ? { part, output } : { part };
 }
 
-function noticeItems(parts: PartManifest[], url: (i: number) => string): NoticeItem[] {
-  return parts.map((p, i) => ({ name: p.name, action: p.action, reason: p.reason, url: url(i) }));
+/** One notice line per part, archive entries indented under their archive. */
+export function noticeItems(parts: PartManifest[], url: (i: number) => string): NoticeItem[] {
+  const entries = (ps: PartManifest[], depth: number): NoticeItem[] =>
+    ps.flatMap((p) => [{ name: p.name, action: p.action, reason: p.reason, depth }, ...entries(p.entries ?? [], depth + 1)]);
+  return parts.flatMap((p, i) => [{ name: p.name, action: p.action, reason: p.reason, url: url(i) }, ...entries(p.entries ?? [], 1)]);
 }
 
 /** Raw mail → sanitized mail + manifest. Never throws for bad input: every part gets a verdict. */
-export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeContext): Promise<MessageResult> {
+export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeContext, opts: { password?: string } = {}): Promise<MessageResult> {
   const { config } = ctx;
   const s = config.sanitize;
   const parsed = parseMail(raw, { maxDepth: s.maxMimeDepth, maxParts: s.maxMimeParts, maxBodyChars: s.maxBodyChars, links: s.links });
@@ -73,7 +76,7 @@ export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeCont
   const outputs: StoredOutput[] = [];
   for (const att of parsed.attachments) {
     const input: PartInput = { name: att.name, declaredType: att.declaredType, bytes: att.bytes, depth: 0 };
-    const { part, output } = partManifest(input, await sanitizeOne(input, ctx));
+    const { part, output } = partManifest(input, await sanitizeOne(opts.password === undefined ? input : { ...input, password: opts.password }, ctx));
     parts.push(part);
     if (output) outputs.push(output);
     ctx.log.info({ evt: EVT.SANITIZE_PART, id, type: part.detectedType, action: part.action, reason: part.reason }, 'part');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Generated, type Migration } from 'kysely';
 import pg from 'pg';
-import { migrations } from './migrations.js';
+import { migrations, type Dialect } from './migrations.js';
 
 export interface MessagesTable {
   id: string;
@@ -45,13 +45,26 @@ export interface DeliveriesTable {
   updated_at: string;
 }
 
+/** Unlock state of one held (encrypted) part: wrong-password count, and the follow-up once unlocked. */
+export interface UnlocksTable {
+  message_id: string;
+  part_index: number;
+  failures: number;
+  /** held: waiting for the right password; unlocked: sanitized and sent as follow-up `batch`. */
+  status: string;
+  batch: number | null;
+  manifest: string | null;
+  updated_at: string;
+}
+
 export interface DB {
+  unlocks: UnlocksTable;
   messages: MessagesTable;
   status_history: StatusHistoryTable;
   deliveries: DeliveriesTable;
 }
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect };
 
 export interface Database {
   db: Kysely<DB>;

@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from 'kysely';
-import type { Dialect } from './db.js';
+
+export type Dialect = 'sqlite' | 'postgres';
 
 /** Ordered by name; never edit one that has shipped, add the next. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -47,6 +48,21 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('deliveries_pk', ['message_id', 'batch', 'recipient'])
+          .execute();
+      },
+    },
+    '0002_unlocks': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('unlocks')
+          .addColumn('message_id', 'text', (c) => c.notNull())
+          .addColumn('part_index', 'integer', (c) => c.notNull())
+          .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('batch', 'integer')
+          .addColumn('manifest', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('unlocks_pk', ['message_id', 'part_index'])
           .execute();
       },
     },

@@ -1,0 +1,86 @@
+import type { Context } from '../context.js';
+import type { PartManifest } from '../domain/manifest.js';
+import { MukaikaError } from '../errors.js';
+import { EVT } from '../log.js';
+import { composeMail } from '../sanitize/compose.js';
+import { parseMail } from '../sanitize/mime/parse.js';
+import { renderNotice } from '../sanitize/notice.js';
+import { noticeItems, partManifest, sha256 } from '../sanitize/pipeline.js';
+import { sanitizePart } from '../sanitize/parts.js';
+import type { PartInput } from '../sanitize/types.js';
+import { Unlocks } from '../store/unlocks.js';
+
+export interface UnlockResult {
+  part: PartManifest;
+  /** Follow-up mail batch for messages (delivered to the same recipients); null for uploaded files. */
+  batch: number | null;
+}
+
+const UNLOCKABLE = new Set(['ENCRYPTED', 'WRONG_PASSWORD']);
+
+/** The held original bytes of part `index`: the n-th attachment of the mail, or the uploaded file itself. */
+async function heldPart(ctx: Context, id: string, index: number): Promise<{ input: Omit<PartInput, 'password'>; manifest: PartManifest; subjectOf?: ReturnType<typeof parseMail> }> {
+  const rec = await ctx.records.getMessage(id);
+  const manifest = rec?.manifest?.parts[index];
+  if (!rec || !manifest) throw new MukaikaError('NOT_FOUND', `no part ${index} of ${id}`);
+  if (manifest.action !== 'held' || !UNLOCKABLE.has(manifest.reason)) throw new MukaikaError('BAD_REQUEST', 'this part is not held for a password');
+  const raw = await ctx.blobs.get('originals', rec.originalSha256);
+  if (rec.kind === 'file') return { input: { name: manifest.name, declaredType: manifest.declaredType, bytes: raw, depth: 0 }, manifest };
+  const s = ctx.config.sanitize;
+  const mail = parseMail(raw, { maxDepth: s.maxMimeDepth, maxParts: s.maxMimeParts, maxBodyChars: s.maxBodyChars, links: s.links });
+  const att = mail.attachments[index];
+  // The parser is deterministic; the hash check makes sure we decrypt exactly the part staff saw listed.
+  if (!att || sha256(att.bytes) !== manifest.sha256) throw new MukaikaError('NOT_FOUND', 'held part not found in the original');
+  return { input: { name: att.name, declaredType: att.declaredType, bytes: att.bytes, depth: 0 }, manifest, subjectOf: mail };
+}
+
+/**
+ * PPAP: decrypt a held part with the password staff typed, inside the isolated renderer, sanitize it, and
+ * send the result as a follow-up mail to the original recipients. Wrong passwords are counted and limited.
+ * The password lives only in this call's memory: never logged, stored, or put in a queue.
+ */
+export async function unlockPart(ctx: Context, id: string, index: number, password: string): Promise<UnlockResult> {
+  const unlocks = new Unlocks(ctx.database.db);
+  const state = await unlocks.get(id, index);
+  if (state.status === 'unlocked' && state.manifest) return { part: state.manifest, batch: state.batch };
+  const max = ctx.config.sanitize.unlockMaxAttempts;
+  if (state.failures >= max) throw new MukaikaError('PASSWORD_ATTEMPTS_EXCEEDED', `${max} wrong passwords`);
+
+  const { input, subjectOf } = await heldPart(ctx, id, index);
+  const log = ctx.log.child({ id, part: index });
+  const res = await sanitizePart({ ...input, password }, { config: ctx.config, log });
+  if (res.reason === 'WRONG_PASSWORD') {
+    const failures = await unlocks.recordFailure(id, index);
+    log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: false, failures }, 'unlock: wrong password');
+    throw new MukaikaError('WRONG_PASSWORD', `wrong password (${Math.max(0, max - failures)} attempts left)`);
+  }
+  const { part, output } = partManifest(input, res);
+  log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
+  if (!output) {
+    // Decrypted but still not deliverable (say, an executable inside): the verdict is recorded and shown.
+    await unlocks.markUnlocked(id, index, null, part);
+    return { part, batch: null };
+  }
+  await ctx.blobs.put('sanitized', output.bytes);
+  const rec = (await ctx.records.getMessage(id))!;
+  if (rec.kind === 'file' || !subjectOf) {
+    await unlocks.markUnlocked(id, index, null, part);
+    return { part, batch: null };
+  }
+  const batch = index + 1;
+  const base = ctx.config.web.publicUrl.replace(/\/$/, '');
+  const items = noticeItems([part], () => `${base}/messages/${id}/parts/${index}`);
+  const headers = { ...subjectOf.headers, subject: `[解除済] ${subjectOf.headers.subject}`.trim() };
+  if (subjectOf.headers.messageId) headers.inReplyTo = `<${id}@${ctx.config.hostname}>`;
+  const text = `${renderNotice('【無害化通知】パスワード付きファイルを無害化しました。', items)}`
+    + `先にお届けしたメール(${id})で保留していた添付ファイルを、パスワードで開いて無害化しました。\n`;
+  const mail = await composeMail({
+    id: `${id}-u${batch}`, hostname: ctx.config.hostname, headers, text,
+    attachments: [{ name: output.name, type: output.type, bytes: output.bytes }], charset: ctx.config.sanitize.outputCharset, verdict: 'sanitized',
+  });
+  const stored = await ctx.blobs.put('sanitized', mail);
+  await ctx.records.addDeliveries(ctx.database.db, id, batch, stored.sha256, rec.recipients);
+  await unlocks.markUnlocked(id, index, batch, part);
+  await ctx.queues.enqueueDeliver(id, batch);
+  return { part, batch };
+}

@@ -1,0 +1,119 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHttp, hashToken } from '../src/ingress/http.js';
+import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
+import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../src/jobs/workers.js';
+import { openHarness, waitFor, type Harness } from './helpers/harness.js';
+import { RawSmtp } from './helpers/smtp-client.js';
+import { SmtpSink } from './helpers/smtp-sink.js';
+
+const TOKEN = 'ppap-token-0123456789abcdef';
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-ppap-'));
+
+/** A PPAP zip made the way senders make them: Info-ZIP's `zip -P`. */
+function ppapZip(password: string): Buffer {
+  writeFileSync(path.join(tmp, 'report.csv'), '令和8年度 予算資料\n=SUM(A1:A3)\n');
+  execFileSync('zip', ['-q', '-j', '-P', password, path.join(tmp, 'ppap.zip'), path.join(tmp, 'report.csv')]);
+  const zip = readFileSync(path.join(tmp, 'ppap.zip'));
+  rmSync(path.join(tmp, 'ppap.zip'));
+  return zip;
+}
+
+function mailWith(zip: Buffer, subject: string): string {
+  return [
+    'From: vendor@example.com', 'To: staff@example.lg.jp', `Subject: ${subject}`, 'Message-ID: <ppap-' + subject + '@example.com>',
+    'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
+    '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'Password follows in a separate mail.', '',
+    '--b1', 'Content-Type: application/zip; name="shiryou.zip"', 'Content-Disposition: attachment; filename="shiryou.zip"',
+    'Content-Transfer-Encoding: base64', '', zip.toString('base64').replace(/.{76}/g, '$&\r\n'), '--b1--', '',
+  ].join('\r\n');
+}
+
+describe('PPAP round trip: held → wrong password refused and counted → right password → follow-up mail', () => {
+  let sink: SmtpSink;
+  let h: Harness;
+  let smtp: SmtpIngress;
+  let workers: RunningWorker[];
+  let app: ReturnType<typeof buildHttp>;
+  beforeAll(async () => {
+    sink = await SmtpSink.start();
+    h = await openHarness({ overrides: { lgwan: { smtpUrl: sink.url }, http: { tokenHashes: [hashToken(TOKEN)] }, sanitize: { unlockMaxAttempts: 3 } } });
+    smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
+    workers = [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)];
+    app = buildHttp(h.ctx);
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await smtp?.close();
+    for (const w of workers ?? []) await w.close();
+    await sink?.close();
+    await h?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function sendMail(raw: string): Promise<string> {
+    const { client } = await RawSmtp.connect(smtp.port);
+    await client.cmd('EHLO mta.example');
+    const r = (await client.send('vendor@example.com', ['staff@example.lg.jp'], raw)).at(-1)!;
+    client.close();
+    return /queued as (m[0-9a-f]{24})$/.exec(r)![1]!;
+  }
+  const unlock = (id: string, password: string) => app.inject({
+    method: 'POST', url: `/api/v1/messages/${id}/parts/0/unlock`,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: { password },
+  });
+
+  it('holds the encrypted zip, tells the recipient, and unlocks it with the right password only', async () => {
+    const id = await sendMail(mailWith(ppapZip('s3cret-PPAP'), 'ppap1'));
+    const first = await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}\r\n`)));
+    const parsed = await simpleParser(first.raw);
+    expect(parsed.text).toMatch(/・shiryou\.zip — 保留: パスワード付きのため原本を保留しました/);
+    expect(parsed.attachments).toHaveLength(0);
+    const rec = await h.ctx.records.getMessage(id);
+    expect(rec?.manifest?.parts[0]).toMatchObject({ name: 'shiryou.zip', action: 'held', reason: 'ENCRYPTED' });
+
+    const wrong = await unlock(id, 'guess');
+    expect(wrong.statusCode).toBe(422);
+    expect(wrong.json()).toMatchObject({ error: 'WRONG_PASSWORD' });
+    const after = await app.inject({ method: 'GET', url: `/api/v1/messages/${id}`, headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(after.json().unlocks).toEqual([{ part: 0, failures: 1, status: 'held', batch: null, manifest: null }]);
+
+    const right = await unlock(id, 's3cret-PPAP');
+    expect(right.statusCode, right.body).toBe(200);
+    expect(right.json()).toMatchObject({ id, status: 'unlocked', batch: 1, part: { action: 'converted', output: { type: 'application/zip' } } });
+
+    const follow = await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}-u1`)));
+    expect(follow.to).toEqual(['staff@example.lg.jp']);
+    const fp = await simpleParser(follow.raw);
+    expect(fp.subject).toBe('[解除済] ppap1');
+    expect(fp.text).toContain('パスワード付きファイルを無害化しました');
+    expect(fp.attachments).toHaveLength(1);
+    const zipOut = path.join(tmp, 'out.zip');
+    writeFileSync(zipOut, fp.attachments[0]!.content);
+    // The follow-up zip is new and unencrypted, and its text entry is the neutralised text.
+    const listing = execFileSync('unzip', ['-Z1', zipOut], { encoding: 'utf8' });
+    expect(listing.trim()).toBe('report.csv');
+    const text = execFileSync('unzip', ['-p', zipOut, 'report.csv'], { encoding: 'utf8' });
+    expect(text).toContain('令和8年度 予算資料');
+    expect(text).toContain("'=SUM(A1:A3)");
+
+    // A second unlock returns the same result and sends nothing again.
+    expect((await unlock(id, 's3cret-PPAP')).json()).toMatchObject({ batch: 1 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sink.mails.filter((m) => m.raw.toString().includes(`${id}-u1`))).toHaveLength(1);
+  });
+
+  it('locks the unlock after too many wrong passwords', async () => {
+    const id = await sendMail(mailWith(ppapZip('another-one'), 'ppap2'));
+    await waitFor(async () => (await h.ctx.records.getMessage(id))?.manifest);
+    for (let i = 0; i < 3; i++) expect((await unlock(id, `nope${i}`)).statusCode).toBe(422);
+    const locked = await unlock(id, 'another-one');
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json()).toMatchObject({ error: 'PASSWORD_ATTEMPTS_EXCEEDED' });
+  });
+});

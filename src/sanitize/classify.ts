@@ -88,9 +88,10 @@ export async function classify(b: Buffer, declaredName = '', declaredType = ''):
   if (b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar') return { mime: 'application/x-tar', kind: 'tar' };
   const ft = await fileTypeFromBuffer(b).catch(() => undefined);
   if (ft && IMAGES.has(ft.mime)) return { mime: ft.mime, kind: 'image' };
-  if (ft && ft.mime !== 'application/xml' && ft.mime !== 'image/svg+xml') return { mime: ft.mime, kind: 'unknown' };
+  // Text before file-type's other verdicts: its weak signatures (MP3 frame sync, for one) match Shift_JIS
+  // bytes, while real binary formats fail the text test (NULs, control characters).
   const t = isText(b);
-  if (!t.ok) return { mime: 'application/octet-stream', kind: 'unknown' };
+  if (!t.ok) return { mime: ft?.mime ?? 'application/octet-stream', kind: 'unknown' };
   const m = markup(t.text);
   if (m === 'svg') return { mime: 'image/svg+xml', kind: 'svg' };
   if (SCRIPT_EXT.test(declaredName)) return { mime: 'text/plain', kind: 'executable' };

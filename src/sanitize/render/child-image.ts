@@ -1,6 +1,6 @@
 /**
- * Image decoding inside the renderer child with sharp/libvips (JPEG, PNG, WebP, GIF, TIFF). MuPDF handles
- * BMP and SVG (libvips has no BMP loader; MuPDF has no WebP one). Decoding happens here, not in the gateway,
+ * Image decoding inside the renderer child with sharp/libvips (JPEG, PNG, WebP, GIF, TIFF, and SVG through
+ * librsvg). MuPDF handles BMP (libvips has no BMP loader; this MuPDF.js build has no WebP or SVG handler). Decoding happens here, not in the gateway,
  * so a decoder bug costs one sandboxed child.
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';

@@ -32,7 +32,7 @@ export function pageSize(bounds: number[], scale: number, args: ChildArgs): { wi
 async function renderWithMupdf(input: Uint8Array, password: string, args: ChildArgs, sink: Sink): Promise<void> {
   // Imported here: image-only runs need not pay for loading the WASM module.
   const mupdf = await import('mupdf');
-  const magic = args.mode === 'pdf' ? 'application/pdf' : args.mode === 'svg' ? 'image/svg+xml' : 'image/bmp';
+  const magic = args.mode === 'pdf' ? 'application/pdf' : 'image/bmp';
   let doc: InstanceType<typeof mupdf.Document>;
   try {
     doc = mupdf.Document.openDocument(input, magic);
@@ -101,7 +101,9 @@ export async function runChild(args: ChildArgs, stdin: Uint8Array, sink: Sink): 
     if (pwLen > 4096 || 4 + pwLen > view.length) throw new ChildFailure(CHILD_ERROR.INTERNAL);
     const password = view.subarray(4, 4 + pwLen).toString('utf8');
     const input = view.subarray(4 + pwLen);
-    if (args.mode === 'image' && SHARP_FORMATS.test(input)) await renderImageWithSharp(input, args, sink);
+    // SVG goes to librsvg via sharp: this MuPDF.js build has no SVG document handler. librsvg runs no
+    // scripts, and inside the sandbox there is no network and no file worth referencing.
+    if (args.mode === 'svg' || (args.mode === 'image' && SHARP_FORMATS.test(input))) await renderImageWithSharp(input, args, sink);
     else await renderWithMupdf(input, password, args, sink);
   } catch (e) {
     const code = e instanceof ChildFailure ? e.code : CHILD_ERROR.INTERNAL;

@@ -46,14 +46,24 @@ export interface RenderOptions {
  */
 const spares = new Map<string, IsolatedChild>();
 
+function spareKey(o: RunIsolatedOptions): string {
+  return JSON.stringify([o.entry, o.args, o.timeoutMs, o.idleTimeoutMs, o.memoryMb]);
+}
+
 function takeSpare(spawnOpts: RunIsolatedOptions): IsolatedChild {
-  const key = JSON.stringify([spawnOpts.entry, spawnOpts.args, spawnOpts.timeoutMs, spawnOpts.idleTimeoutMs, spawnOpts.memoryMb]);
+  const key = spareKey(spawnOpts);
   const ready = spares.get(key);
   spares.delete(key);
+  return ready?.alive() ? ready : spawnIsolated(spawnOpts);
+}
+
+/** Start the next spare once a document is done, so that it does not compete with it for the CPU. */
+function replenish(spawnOpts: RunIsolatedOptions): void {
+  const key = spareKey(spawnOpts);
+  if (spares.get(key)?.alive()) return;
   const next = spawnIsolated(spawnOpts);
   spares.set(key, next);
   void next.done.then(() => spares.get(key) === next && spares.delete(key));
-  return ready?.alive() ? ready : spawnIsolated(spawnOpts);
 }
 
 /** Stop the warm spares (shutdown, tests). They also die with the process (bwrap --die-with-parent). */
@@ -128,6 +138,7 @@ export async function renderIsolated(
     violation = e;
   }
   const outcome = await child.done;
+  if (!opts.entry) replenish(spawnOpts);
   // What ended the child outranks what the stream looked like: a timeout truncates the stream too.
   if (outcome.end === 'timeout' || outcome.end === 'idle-timeout') return failure('held', 'RENDERER_TIMEOUT', outcome.end, outcome);
   if (outcome.end === 'memory') return failure('held', 'RENDERER_FAILED', 'memory cap', outcome);

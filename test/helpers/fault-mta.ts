@@ -103,3 +103,14 @@ export function summary(mails: Outgoing[]): { accepted: number; tempFailures: nu
   }
   return { accepted: mails.filter((m) => m.id).length, tempFailures: temp, codes };
 }
+
+/** A text mail with one attachment (base64), e.g. a PDF that keeps a sanitize job busy for a while. */
+export function mailWithAttachment(tag: string, n: number, name: string, type: string, bytes: Buffer): string {
+  const b = `b-${tag}-${n}`;
+  const b64 = bytes.toString('base64').replace(/.{76}/g, '$&\r\n');
+  return `From: sender${n}@example.com\r\nTo: staff${n % 7}@example.lg.jp\r\nSubject: ${tag} ${n}\r\n`
+    + `Message-ID: <${tag}-${n}-${Date.now()}@example.com>\r\nMIME-Version: 1.0\r\n`
+    + `Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`
+    + `${tag} ${n} with an attachment\r\n--${b}\r\nContent-Type: ${type}; name="${name}"\r\n`
+    + `Content-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--${b}--\r\n`;
+}

@@ -99,3 +99,59 @@ describe('SMTP ingress', () => {
     client.close();
   });
 });
+
+describe('SMTP ingress with a certificate and during shutdown', () => {
+  it('offers STARTTLS only when a certificate is configured', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mukaika-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`,
+      '-days', '1', '-subj', '/CN=mukaika.test'], { stdio: 'ignore' });
+    const h = await openHarness({ overrides: { smtp: { tlsKeyFile: `${dir}/key.pem`, tlsCertFile: `${dir}/cert.pem` } } });
+    const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
+    try {
+      const { client } = await RawSmtp.connect(smtp.port);
+      const ehlo = await client.cmd('EHLO peer.example');
+      expect(ehlo).toContain('STARTTLS');
+      expect(ehlo).not.toContain('AUTH');
+      expect(await client.cmd('STARTTLS')).toMatch(/^220/);
+      client.close();
+    } finally {
+      await smtp.close();
+      await h.close();
+    }
+    const plain = await openHarness();
+    const smtp2 = await startSmtp(plain.ctx, { port: 0, closeTimeoutMs: 500 });
+    try {
+      const { client } = await RawSmtp.connect(smtp2.port);
+      expect(await client.cmd('EHLO peer.example')).not.toContain('STARTTLS');
+      client.close();
+    } finally {
+      await smtp2.close();
+      await plain.close();
+    }
+  });
+
+  it('answers 421 4.3.2 to a new transaction once shutdown has begun, and lets a running DATA finish', async () => {
+    const h = await openHarness();
+    const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 3000 });
+    try {
+      const { client } = await RawSmtp.connect(smtp.port);
+      await client.cmd('EHLO peer.example');
+      await client.cmd('MAIL FROM:<a@example.com>');
+      await client.cmd('RCPT TO:<b@example.lg.jp>');
+      expect(await client.cmd('DATA')).toMatch(/^354/);
+      client.write('Subject: during shutdown\r\n\r\nfirst half\r\n');
+      const closing = smtp.close();
+      client.write('second half\r\n.\r\n');
+      expect(await client.reply()).toMatch(/^250 2\.0\.0 queued as m/);
+      expect(await client.cmd('MAIL FROM:<a@example.com>')).toBe('421 4.3.2 Service shutting down');
+      client.close();
+      await closing;
+    } finally {
+      await h.close();
+    }
+  });
+});

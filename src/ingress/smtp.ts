@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Context } from '../context.js';
 import { MukaikaError, smtpReplyOf, toMukaikaError } from '../errors.js';
@@ -56,7 +57,8 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
     ...(tls ?? {}),
     maxClients: config.smtp.maxClients,
     socketTimeout: config.smtp.socketTimeoutMs,
-    closeTimeout: opts.closeTimeoutMs ?? config.queue.shutdownTimeoutMs,
+    // Our close() has already waited out the grace period when smtp-server's close runs.
+    closeTimeout: 100,
     disableReverseLookup: true,
     logger: false,
 
@@ -106,9 +108,15 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
   return {
     server,
     port,
-    close: () => {
+    async close() {
       shuttingDown = true;
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop accepting; sessions already open get 421 4.3.2 from our MAIL handler, and a DATA in progress
+      // may finish within the grace period. smtp-server's own close then ends whatever is left.
+      server.server.close();
+      const open = (server as unknown as { connections: Set<unknown> }).connections;
+      const deadline = Date.now() + (opts.closeTimeoutMs ?? config.queue.shutdownTimeoutMs);
+      while (open.size > 0 && Date.now() < deadline) await sleep(50);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

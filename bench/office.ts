@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
+import { flattenPdf } from '../src/sanitize/convert/pdf.js';
 import { convertOffice, setOfficePool } from '../src/sanitize/office/index.js';
 import { OfficePool } from '../src/sanitize/office/pool.js';
 import { minimalDocx } from './office-docx.js';
@@ -52,6 +53,11 @@ for (let i = 0; i < RUNS; i++) {
   if (!r.ok) throw new Error(`warm conversion failed: ${r.reason}`);
   loWarm.push(ms);
 }
+// The flattening step alone, on LibreOffice's PDF: attributes the full path's time to its two halves.
+const loPdf = await pool.convert(doc, 'docx', 120_000, 50_000_000);
+if (!loPdf.ok) throw new Error('conversion failed');
+const flattenOnly: number[] = [];
+for (let i = 0; i < RUNS; i++) flattenOnly.push((await time(() => flattenPdf(loPdf.untrustedPdf, ctx)))[1]);
 setOfficePool(pool);
 const fullWarm: number[] = [];
 for (let i = 0; i < RUNS; i++) {
@@ -90,8 +96,9 @@ for (let i = 0; i < Math.min(3, RUNS); i++) {
 rmSync(dir, { recursive: true, force: true });
 
 const f = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
-console.log(`Office benchmark: one-page .docx (${doc.length} bytes), ${RUNS} warm runs, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}`);
+console.log(`Office benchmark: one-page .docx (${doc.length} bytes), ${RUNS} warm runs, ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, load average ${os.loadavg()[0]!.toFixed(1)}`);
 console.log(`  LibreOffice docx→PDF, warm pool        median ${f(median(loWarm))}  p90 ${f(p90(loWarm))}`);
+console.log(`  flattenPdf alone (renderer child)      median ${f(median(flattenOnly))}  p90 ${f(p90(flattenOnly))}`);
 console.log(`  full Office path (LO + flatten), warm  median ${f(median(fullWarm))}  p90 ${f(p90(fullWarm))}   target ≤ 1.00 s`);
 console.log(`  cold: new converter + first document   ${f(median(coldWithTemplate))} (template profile), ${f(coldNoTemplate[1])} (fresh profile)`);
 console.log(`  baseline: soffice --convert-to per doc median ${f(median(naive))}`);

@@ -34,7 +34,7 @@ describe('archive bombs', () => {
     const bomb = await nestedBomb(5); // 16^5 ≈ 1 M files, 1 TB if fully expanded
     const { value: r, ms, rssGrowthMb } = await measured(() => dispatch({ name: '42.zip', declaredType: '', bytes: bomb, depth: 0 }, ctx));
     expect(r).toMatchObject({ action: 'removed', reason: 'LIMIT_ARCHIVE' });
-    expect(ms).toBeLessThan(15_000);
+    expect(ms).toBeLessThan(30_000);
     expect(rssGrowthMb).toBeLessThan(200);
   });
 
@@ -43,7 +43,7 @@ describe('archive bombs', () => {
     expect(zip.length).toBeLessThan(200_000);
     const { value: r, ms } = await measured(() => dispatch({ name: 'r.zip', declaredType: '', bytes: zip, depth: 0 }, ctx));
     expect(r).toMatchObject({ action: 'removed', reason: 'LIMIT_ARCHIVE' });
-    expect(ms).toBeLessThan(10_000);
+    expect(ms).toBeLessThan(20_000);
   });
 
   it('stops a lying entry at its declared size (header says 1 KB, stream inflates to 64 MB)', async () => {
@@ -51,7 +51,7 @@ describe('archive bombs', () => {
     const { value: r, ms } = await measured(() => dispatch({ name: 'liar.zip', declaredType: '', bytes: zip, depth: 0 }, ctx));
     expect(r.action).toBe('removed');
     expect(['LIMIT_ARCHIVE', 'CORRUPT']).toContain(r.reason);
-    expect(ms).toBeLessThan(10_000);
+    expect(ms).toBeLessThan(20_000);
   });
 
   it('refuses overlapping entries (many directory records sharing one compressed stream)', async () => {
@@ -60,7 +60,7 @@ describe('archive bombs', () => {
     const zip = buildZip([{ name: 'a.bin', data: Buffer.alloc(8 * 1024 * 1024), deflate: true }], { overlapAll: 20 });
     const { value: r, ms } = await measured(() => dispatch({ name: 'o.zip', declaredType: '', bytes: zip, depth: 0 }, loose));
     expect(r).toMatchObject({ action: 'removed', reason: 'LIMIT_ARCHIVE' });
-    expect(ms).toBeLessThan(10_000);
+    expect(ms).toBeLessThan(20_000);
   });
 
   it('refuses more entries than archiveEntries, and archives nested deeper than archiveDepth', async () => {

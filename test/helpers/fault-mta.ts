@@ -32,6 +32,8 @@ export interface MtaOptions {
   deadlineMs?: number;
   /** Pause before reconnecting after a 4xx or a lost connection. */
   retryDelayMs?: number;
+  /** Stop retrying a mail after this many temporary failures (a probe); default: until the deadline. */
+  maxTries?: number;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function mtaSend(mails: Outgoing[], opts: MtaOptions): Promise<void
       // Temporary failure: drop the session (as Postfix does after 421/lost connections) and retry later.
       client?.close();
       client = undefined;
-      queue.push(m);
+      if (m.replies.length < (opts.maxTries ?? Infinity)) queue.push(m);
       await sleep(retryDelay);
     }
     if (client && !client.closed) {

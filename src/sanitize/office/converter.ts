@@ -70,6 +70,8 @@ export class Converter {
       // share/registry and psprint.conf are symlinks into /etc/libreoffice on Debian; fonts need fontconfig.
       { src: '/etc/libreoffice', optional: true },
       { src: '/etc/fonts', optional: true },
+      // Without the cache fontconfig rescans every font (Noto CJK is large) at each converter start.
+      { src: '/var/cache/fontconfig', optional: true },
       { src: this.profileDir, dest: '/profile', writable: true },
       { src: this.jobDir, dest: '/job', writable: true },
     ];

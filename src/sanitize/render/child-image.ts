@@ -3,7 +3,7 @@
  * librsvg). MuPDF handles BMP (libvips has no BMP loader; this MuPDF.js build has no WebP or SVG handler). Decoding happens here, not in the gateway,
  * so a decoder bug costs one sandboxed child.
  */
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { Metadata, OutputInfo } from 'sharp';
 import { CHILD_ERROR, encodeDoc, encodeEnd } from './frames.js';
 import { ChildFailure, writePage, type ChildArgs, type Sink } from './child-common.js';
 
@@ -22,6 +22,8 @@ export const SHARP_FORMATS = {
 };
 
 export async function renderImageWithSharp(input: Buffer, args: ChildArgs, sink: Sink): Promise<void> {
+  // Loaded on demand: a PDF child never pays for libvips.
+  const { default: sharp } = await import('sharp');
   // limitInputPixels makes libvips refuse from the header, before it allocates a decoded image.
   const opts = { limitInputPixels: args.maxPagePixels, failOn: 'error' as const, animated: false, sequentialRead: true };
   let meta: Metadata;

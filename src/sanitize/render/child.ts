@@ -177,7 +177,7 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
       spawnError = e;
     });
     child.once('close', (code, sig) => {
-      void (async () => {
+      (() => {
         if (total) clearTimeout(total);
         if (idle) clearTimeout(idle);
         if (killTimer) clearTimeout(killTimer);
@@ -189,7 +189,8 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
         if (cgroup) {
           peak = Math.max(peak, cgroup.peakBytes());
           if (!end && cgroup.oomKilled()) end = 'memory';
-          await cgroup.remove();
+          // The kernel may take a moment to uncharge an exited group: removing it is not on the caller's path.
+          void cgroup.remove();
         }
         const outcome: ChildOutcome = {
           end: spawnError ? 'spawn-failed' : (end ?? 'exit'),

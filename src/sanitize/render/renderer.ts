@@ -1,6 +1,6 @@
 import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
-import { workerEntry } from '../../paths.js';
+import { rendererEntry } from './entry.js';
 import type { SanitizeContext } from '../types.js';
 import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
 import type { Bind } from './sandbox.js';
@@ -106,7 +106,7 @@ export async function renderIsolated(
   const limits: FrameLimits = { maxPages: l.pages, maxWidth: maxSide, maxHeight: maxSide, maxPagePixels: pagePixels, maxTotalBytes: MAX_TOTAL_PIXEL_BYTES };
   const spawnOpts: RunIsolatedOptions = {
     name: `renderer:${mode}`,
-    entry: opts.entry ?? workerEntry('renderer'),
+    entry: opts.entry ?? rendererEntry(),
     args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide)],
     timeoutMs: l.documentTimeoutMs,
     idleTimeoutMs: l.pageTimeoutMs,

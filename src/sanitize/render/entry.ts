@@ -1,0 +1,45 @@
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PACKAGE_ROOT, RUNNING_FROM_SOURCE, workerEntry } from '../../paths.js';
+
+let cached: string[] | undefined;
+
+/**
+ * Node arguments that start the renderer child. In production (dist) this is `workerEntry('renderer')`.
+ * From source, tsx would transpile the child's modules in every child (about half a second each, and the
+ * sandbox's private /tmp keeps no cache), so the entry is bundled once per gateway process with esbuild
+ * (tsx's own compiler) into node_modules/.cache, which is what dist gives production. Dependencies stay
+ * external (resolved from node_modules as usual). Falls back to tsx if esbuild is unavailable.
+ * `MUKAIKA_RENDERER_TSX=1` forces tsx.
+ */
+export function rendererEntry(): string[] {
+  if (!RUNNING_FROM_SOURCE || process.env.MUKAIKA_RENDERER_TSX === '1') return workerEntry('renderer');
+  cached ??= bundle() ?? workerEntry('renderer');
+  return cached;
+}
+
+function bundle(): string[] | undefined {
+  try {
+    const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+    const dir = path.join(PACKAGE_ROOT, 'node_modules', '.cache', 'mukaika');
+    mkdirSync(dir, { recursive: true });
+    const out = path.join(dir, `renderer-${process.pid}.mjs`);
+    // Written under a temp name and renamed: a child never sees a half-written entry.
+    esbuild.buildSync({
+      entryPoints: [path.join(PACKAGE_ROOT, 'workers', 'renderer.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile: `${out}.tmp`,
+      logLevel: 'silent',
+    });
+    renameSync(`${out}.tmp`, out);
+    process.once('exit', () => rmSync(out, { force: true }));
+    return [out];
+  } catch {
+    return undefined;
+  }
+}

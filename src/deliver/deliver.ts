@@ -11,6 +11,22 @@ export interface DeliverAttempt {
 }
 
 /**
+ * The relay has the mail: if the record of that cannot be written now (disk full, database away), throwing
+ * would make the job retry and send it again. Keep the fact in memory and retry the write instead, for as
+ * long as this process lives; only a crash in this window can still repeat a delivery.
+ */
+async function untilWritten(ctx: Context, id: string, write: () => Promise<void>): Promise<void> {
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await write();
+    } catch (err) {
+      ctx.log.error({ evt: EVT.DELIVERY_FAILED, id, err: (err as Error).message, retryInMs: delay }, 'delivered, but the record could not be written; retrying the write, not the delivery');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/**
  * One delivery attempt for the pending recipients of one batch. Each outcome is written before the next
  * step, and delivered rows are never sent again: a retry only ever goes to recipients still pending.
  * Throws DELIVERY_DEFERRED (retryable) while some recipients are deferred.
@@ -29,7 +45,7 @@ export async function deliverBatch(ctx: Context, transport: Transport, a: Delive
     const raw = await blobs.get('sanitized', sha);
     const outcome = await transport.send({ from: rec.envelopeFrom, to }, raw, `${a.id}-b${a.batch}`);
     for (const r of outcome.delivered) {
-      await records.markDelivery(a.id, a.batch, r.recipient, 'delivered', r.response);
+      await untilWritten(ctx, a.id, () => records.markDelivery(a.id, a.batch, r.recipient, 'delivered', r.response));
       log.info({ evt: EVT.DELIVERED, id: a.id, batch: a.batch, rcpt: r.recipient }, 'delivered');
     }
     for (const r of outcome.failed) {

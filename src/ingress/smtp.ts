@@ -55,7 +55,7 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
     authOptional: true,
     disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(tls ?? {}),
-    maxClients: config.smtp.maxClients,
+    // maxClients is enforced in onConnect: smtp-server's own refusal lacks the 4.3.2 of the contract.
     socketTimeout: config.smtp.socketTimeoutMs,
     // Our close() has already waited out the grace period when smtp-server's close runs.
     closeTimeout: 100,
@@ -64,6 +64,8 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
 
     onConnect(session, cb) {
       if (shuttingDown) return refuse(new MukaikaError('SHUTTING_DOWN'), session, cb);
+      // The count includes this connection, as smtp-server's own check does.
+      if (server.connections.size > config.smtp.maxClients) return refuse(new MukaikaError('TOO_MANY_CONNECTIONS'), session, cb);
       const denied = checkPeer(allowed, session.remoteAddress);
       if (denied) {
         log.warn({ evt: EVT.SMTP_CONNECT_DENIED, peer: session.remoteAddress }, 'peer refused');

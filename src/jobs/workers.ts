@@ -4,6 +4,7 @@ import { createTransport, type Transport } from '../deliver/transport.js';
 import { deliverBatch } from '../deliver/deliver.js';
 import { toMukaikaError } from '../errors.js';
 import { QUEUE_NAMES, workerConnection, type DeliverJobData, type SanitizeJobData } from '../queue/queues.js';
+import { stopSanitizers } from '../sanitize/lifecycle.js';
 import { processSanitize } from './sanitize-job.js';
 
 export interface RunningWorker {
@@ -54,7 +55,8 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
 
 export function startSanitizeWorker(ctx: Context): RunningWorker {
   return start<SanitizeJobData>(ctx, QUEUE_NAMES.sanitize, ctx.config.queue.sanitizeConcurrency,
-    (job) => processSanitize(ctx, job.data.id, isLastAttempt(job)));
+    (job) => processSanitize(ctx, job.data.id, isLastAttempt(job)),
+    () => void stopSanitizers());
 }
 
 export function startDeliverWorker(ctx: Context, transport: Transport = createTransport(ctx.config)): RunningWorker {

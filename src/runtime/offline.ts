@@ -2,7 +2,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
+import type { Manifest } from '../domain/manifest.js';
+import { stopSanitizers } from '../sanitize/lifecycle.js';
 import { sanitizeFile, sanitizeMessage, sha256, type StoredOutput } from '../sanitize/pipeline.js';
+import type { SanitizeContext } from '../sanitize/types.js';
 
 /** A mail is a mail by name (.eml/.msg822) or by a header block at the very start. */
 function looksLikeMail(file: string, bytes: Buffer): boolean {
@@ -32,6 +35,17 @@ export async function offlineSanitize(config: Config, file: string, opts: { out?
   const ctx = { config, log };
   const id = `${looksLikeMail(file, bytes) ? 'm' : 'f'}${sha256(bytes).slice(0, 24)}`;
   let manifest;
+  try {
+    manifest = await sanitizeOne(file, id, bytes, out, ctx, opts);
+  } finally {
+    await stopSanitizers();
+  }
+  writeFileSync(path.join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest.verdict === 'sanitized' ? 0 : 2;
+}
+
+async function sanitizeOne(file: string, id: string, bytes: Buffer, out: string, ctx: SanitizeContext, opts: { password?: string }): Promise<Manifest> {
+  let manifest: Manifest;
   if (looksLikeMail(file, bytes)) {
     const res = await sanitizeMessage(id, bytes, ctx, opts.password !== undefined ? { password: opts.password } : {});
     writeFileSync(path.join(out, 'message.eml'), res.mail);
@@ -42,6 +56,5 @@ export async function offlineSanitize(config: Config, file: string, opts: { out?
     writeOutputs(out, res.outputs);
     manifest = res.manifest;
   }
-  writeFileSync(path.join(out, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest.verdict === 'sanitized' ? 0 : 2;
+  return manifest;
 }

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { minimalDocx } from '../bench/office-docx.js';
 import { convertOffice, setOfficePool } from '../src/sanitize/office/index.js';
-import { OfficePool } from '../src/sanitize/office/pool.js';
+import { OfficePool, readPdf } from '../src/sanitize/office/pool.js';
 import { testContext } from './archive-fixtures.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-office-test-'));
@@ -77,5 +77,18 @@ describe('LibreOffice converter pool', () => {
   it('says CONVERTER_FAILED for bytes LibreOffice cannot open, and exits 0 without output is not a pass', async () => {
     const r = await pool.convert(Buffer.from('PK\x03\x04 this is not a document'), 'docx', 60_000, 50_000_000);
     expect(r).toEqual({ ok: false, reason: 'CONVERTER_FAILED' });
+  });
+
+  it('reads the sandbox\'s out.pdf only as a regular file: a planted symlink or FIFO is not followed', () => {
+    const real = path.join(tmp, 'host-secret.pdf');
+    writeFileSync(real, '%PDF-1.7 host file');
+    const link = path.join(tmp, 'out-link.pdf');
+    symlinkSync(real, link);
+    expect(readPdf(real, 1000)?.toString('latin1')).toContain('%PDF-');
+    expect(readPdf(link, 1000)).toBeUndefined();
+    const fifo = path.join(tmp, 'out-fifo.pdf');
+    execFileSync('mkfifo', [fifo]);
+    expect(readPdf(fifo, 1000)).toBeUndefined();
+    expect(readPdf(path.join(tmp, 'missing.pdf'), 1000)).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../../log.js';
@@ -36,7 +36,7 @@ interface Slot {
  */
 export class OfficePool {
   private readonly slots: Slot[] = [];
-  private readonly waiters: Array<(s: Slot) => void> = [];
+  private readonly waiters: Array<{ resolve: (s: Slot) => void; reject: (e: Error) => void }> = [];
   private readonly baseDir: string;
   private readonly templateDir: string;
   private readonly log: Logger;
@@ -75,7 +75,8 @@ export class OfficePool {
         conv = await slot.converter;
         conv.clearJob();
         const inName = `in.${/^[a-z0-9]{1,5}$/.test(ext) ? ext : 'bin'}`;
-        writeFileSync(path.join(conv.jobDir, inName), untrustedBytes);
+        // The job directory is writable by the sandbox: 'wx' (O_EXCL) refuses to follow a planted symlink.
+        writeFileSync(path.join(conv.jobDir, inName), untrustedBytes, { flag: 'wx' });
         if (conv.pid) this.opts.onConvertStart?.(conv.pid);
         outcome = await conv.convert(inName, timeoutMs);
         if (outcome === 'ok') pdf = readPdf(path.join(conv.jobDir, 'out.pdf'), maxPdfBytes);
@@ -101,6 +102,7 @@ export class OfficePool {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new Error('office pool closed'));
     const cs = await Promise.allSettled(this.slots.map((s) => s.converter));
     await Promise.all(cs.map((c) => (c.status === 'fulfilled' ? c.value.stop() : undefined)));
     rmSync(this.baseDir, { recursive: true, force: true });
@@ -125,7 +127,7 @@ export class OfficePool {
       free.busy = true;
       return Promise.resolve(free);
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   private release(slot: Slot, recycle: boolean): void {
@@ -135,20 +137,36 @@ export class OfficePool {
       slot.converter = this.startConverter();
     }
     const next = this.waiters.shift();
-    if (next) next(slot);
+    if (next) next.resolve(slot);
     else slot.busy = false;
   }
 }
 
-/** The PDF if it is one and within the cap; an empty buffer when over the cap; undefined when missing. */
-function readPdf(file: string, maxBytes: number): Buffer | undefined {
-  let size: number;
+/**
+ * The PDF if it is one and within the cap; an empty buffer when over the cap; undefined when missing.
+ * `out.pdf` was written by the sandbox, so it is opened without following symlinks and must be a regular file:
+ * a compromised LibreOffice must not make the gateway read one of its own files.
+ */
+export function readPdf(file: string, maxBytes: number): Buffer | undefined {
+  let fd: number;
   try {
-    size = statSync(file).size;
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
-    return undefined; // LibreOffice can report success and write nothing
+    return undefined; // missing (LibreOffice can report success and write nothing) or a symlink
   }
-  if (size > maxBytes) return Buffer.alloc(0);
-  const untrusted = readFileSync(file);
-  return untrusted.subarray(0, 5).toString('latin1') === '%PDF-' ? untrusted : undefined;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    if (st.size > maxBytes) return Buffer.alloc(0);
+    const untrusted = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = readSync(fd, untrusted, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return untrusted.subarray(0, 5).toString('latin1') === '%PDF-' ? untrusted.subarray(0, off) : undefined;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -50,28 +50,29 @@ describe('mail flows SMTP in → sanitize → SMTP out to the LGWAN sink', () =>
     await flow.h?.close();
   });
 
-  const cases: [string, string, string, string[]][] = [
+  // [file, Subject, body after the notice, sanitized attachments (name → decoded text)]
+  const cases: [string, string, string, [string, string][]][] = [
     ['japanese.eml', 'まみむめも', 'かきくえこ\n\n-- \nhxxp://lindsaar[.]net/\nRails, RSpec and Life blog....', []],
     ['japanese_iso_2022.eml', 'まみむめも', 'すみません。', []],
     ['japanese_shift_jis.eml', 'test', 'あいうえお\n\nこのメールはテスト用のメールです。\n\n今後ともよろしくお願い申し上げます！', []],
     ['ks_c_5601-1987.eml', 'test', '스티해', []],
-    ['japanese_attachment.eml', 'testing', 'testing\n\n-- \nhxxp://lindsaar[.]net/\nRails, RSpec and Life blog....', ['てすと.txt']],
-    ['japanese_attachment_long_name.eml', 'まみむめも'.repeat(10), '', ['かきくけこ'.repeat(5) + '.txt']],
+    ['japanese_attachment.eml', 'testing', 'testing\n\n-- \nhxxp://lindsaar[.]net/\nRails, RSpec and Life blog....', [['てすと.txt', 'this is a test\nこれわてすと']]],
+    ['japanese_attachment_long_name.eml', 'まみむめも'.repeat(10), '', [['かきくけこ'.repeat(5) + '.txt', 'this is the data\n']]],
   ];
-  for (const [file, subject, body, names] of cases) {
-    it.skipIf(!corpusPresent)(`${file}: exact Subject and body, attachments listed in the notice`, async () => {
+  for (const [file, subject, body, attachments] of cases) {
+    it.skipIf(!corpusPresent)(`${file}: exact Subject and body; attachments re-made as text and listed in the notice`, async () => {
       const id = await send(flow, readFileSync(corpusFile('mail', file)));
-      const { parsed, raw } = await delivered(flow, id);
+      const { parsed } = await delivered(flow, id);
       expect(parsed.subject).toBe(subject);
       const text = lf(parsed.text);
       expect(text.startsWith(NOTICE)).toBe(true);
       const afterNotice = text.slice(text.indexOf('─'.repeat(20))).replace(/^─+\n/, '');
       expect(afterNotice.trim()).toBe(body);
-      for (const n of names) expect(text).toContain(`・${n}`);
+      for (const [n] of attachments) expect(text).toContain(`・${n} — 変換: テキストとして再作成しました`);
       expect(parsed.headers.get('x-mukaika-id')).toBe(id);
       expect(parsed.messageId).toBe(`<${id}@mukaika.localdomain>`);
-      // Only the sanitizer's outputs travel: the original attachments do not.
-      expect(raw).not.toMatch(/Content-Disposition: attachment[^]*\.txt/);
+      // Only the sanitizer's outputs travel: new UTF-8 text files, not the original parts.
+      expect(parsed.attachments.map((a) => [a.filename, lf(a.content.toString('utf8'))])).toEqual(attachments);
     });
   }
 

@@ -6,10 +6,10 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
-import { PACKAGE_ROOT } from '../src/paths.js';
 import { ensureRedis } from '../src/runtime/redis-child.js';
 import { dropRedisPrefix, REDIS_URL, waitFor } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
+import { cliCommand } from './helpers/run-cli.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
 
@@ -24,7 +24,7 @@ describe('mukaika start', () => {
     const [smtpPort, httpPort, webPort] = [await RedisChild.freePort(), await RedisChild.freePort(), await RedisChild.freePort()];
     const prefix = `mkstart${process.pid}`;
     writeFileSync(path.join(dir, 'site.yaml'), `queue:\n  prefix: ${prefix}\n  shutdownTimeoutMs: 3000\nsmtp:\n  minFreeBytes: 0\n`);
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src', 'cli.ts'), 'start'], {
+    const child = spawn(process.execPath, [...cliCommand(), 'start'], {
       env: {
         ...process.env, MUKAIKA_DATA_DIR: dir, MUKAIKA_CONFIG: path.join(dir, 'site.yaml'), REDIS_URL, SMTP_PORT: String(smtpPort),
         HTTP_PORT: String(httpPort), WEB_PORT: String(webPort), LGWAN_SMTP_URL: sink.url, LOG_LEVEL: 'warn',
@@ -40,9 +40,9 @@ describe('mukaika start', () => {
         const r = (await client.send('a@example.com', ['staff@example.lg.jp'], 'From: a@example.com\r\nSubject: start\r\n\r\nhello\r\n')).at(-1);
         client.close();
         return r?.startsWith('250') ? r : undefined;
-      }, 60_000, 500);
+      }, 120_000, 500);
       const id = reply.split(' ').at(-1)!;
-      await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(id)), 60_000);
+      await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(id)), 120_000);
       const web = await fetch(`http://127.0.0.1:${webPort}/healthz`);
       expect(web.status).toBe(200);
       const api = await fetch(`http://127.0.0.1:${httpPort}/api/v1/messages/${id}`);
@@ -54,7 +54,7 @@ describe('mukaika start', () => {
       await sink.close();
       await dropRedisPrefix(REDIS_URL, prefix);
     }
-  });
+  }, 300_000);
 });
 
 describe('local Redis child', () => {

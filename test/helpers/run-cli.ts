@@ -13,7 +13,7 @@ export interface CliRun {
 }
 
 /** The built CLI when dist is newer than every source file (as after `npm run build`), else source via tsx. */
-function cliCommand(): string[] {
+export function cliCommand(): string[] {
   const dist = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli.js');
   try {
     const built = statSync(dist).mtimeMs;

@@ -4,6 +4,7 @@
  */
 import { parseChildArgs, type Sink } from './child-common.js';
 import { runChild } from './child-main.js';
+import { warmUp } from './child-warmup.js';
 
 function stdoutSink(): Sink {
   return {
@@ -27,8 +28,9 @@ export async function runRendererProcess(argv: string[]): Promise<void> {
   // Rerouting, not printing: stdout belongs to the frames.
   Object.assign(console, { log: toStderr, info: toStderr, warn: toStderr, debug: toStderr });
   const args = parseChildArgs(argv);
-  // Load MuPDF's WASM before the input arrives: a spare child is then ready the moment a document comes.
-  await import('mupdf');
+  // Load and warm MuPDF before the input arrives: a spare child is then ready the moment a document comes.
+  const mupdf = await import('mupdf');
+  if (args.mode === 'pdf') warmUp(mupdf, args.dpi);
   const input = await readStdin();
   await runChild(args, input, stdoutSink());
   // Exit explicitly once the data channel is flushed: a lingering handle must not keep a renderer alive.

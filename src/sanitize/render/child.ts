@@ -74,7 +74,7 @@ export interface IsolatedChild {
 const STDERR_TAIL = 64 * 1024;
 const WATCH_PERIOD_MS = 100;
 const live = new Set<ChildProcess>();
-let warnedUnsandboxed = false;
+let reportedIsolation = false;
 
 // A gateway that exits must not leave renderers behind (bwrap's --die-with-parent covers the sandboxed case).
 process.once('exit', () => {
@@ -102,9 +102,12 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
   const inner = [program, ...heapFlags, ...opts.entry, ...(opts.args ?? [])];
   const cwd = opts.cwd ?? PACKAGE_ROOT;
   const { argv, probe } = sandboxArgv(inner, opts.extraBinds ?? [], cwd);
-  if (probe.mode === 'none' && !warnedUnsandboxed) {
-    warnedUnsandboxed = true;
-    log.error({ child: opts.name, reason: probe.reason }, 'isolated children run WITHOUT bubblewrap: no network/filesystem isolation');
+  if (!reportedIsolation) {
+    // Once per process: operators must be able to see what isolation they actually got.
+    reportedIsolation = true;
+    const facts = { child: opts.name, sandbox: probe.mode, cgroup: cgroupSupport(), reason: probe.reason };
+    if (probe.mode === 'none') log.error(facts, 'isolated children run WITHOUT bubblewrap: no network/filesystem isolation');
+    else log.info(facts, 'isolated children run in bubblewrap');
   }
 
   const cgroup: MemoryCgroup | undefined = createMemoryCgroup(memoryBytes);

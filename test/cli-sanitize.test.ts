@@ -41,6 +41,23 @@ describe('mukaika sanitize FILE (offline)', () => {
     expect(manifest?.parts[0]).toMatchObject({ name: 'tool.exe', action: 'removed' });
   });
 
+  it('unlocks a password ZIP offline with --password (exit 0), holds it without (exit 2)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(path.join(tmp, 'memo.txt'), '会議メモ\n');
+    execFileSync('zip', ['-q', '-j', '-P', 'pw-1234', path.join(tmp, 'ppap.zip'), path.join(tmp, 'memo.txt')]);
+    const held = await sanitize(path.join(tmp, 'ppap.zip'), 'ppap-held');
+    expect(held.run.code, held.run.stderr).toBe(2);
+    expect(held.manifest?.parts[0]).toMatchObject({ action: 'held', reason: 'ENCRYPTED' });
+    const out = path.join(tmp, 'ppap-open');
+    const run = await runCli(['sanitize', path.join(tmp, 'ppap.zip'), '--out', out, '--password', 'pw-1234']);
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Manifest;
+    expect(manifest.parts[0]).toMatchObject({ action: 'converted', entries: [{ name: 'memo.txt', action: 'text' }] });
+    expect(execFileSync('unzip', ['-p', path.join(out, 'ppap.zip'), 'memo.txt'], { encoding: 'utf8' })).toBe('会議メモ\n');
+    expect(run.stderr).not.toContain('pw-1234');
+  });
+
   it('exits 1 with a message for a missing file', async () => {
     const run = await runCli(['sanitize', path.join(tmp, 'nope.eml')]);
     expect(run.code).toBe(1);

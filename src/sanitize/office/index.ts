@@ -49,14 +49,19 @@ export async function closeOfficePool(): Promise<void> {
   await p?.close();
 }
 
+const isOle = (b: Buffer): boolean => b.subarray(0, 8).toString('hex') === 'd0cf11e0a1b11ae1';
+
 /** Convert one (unencrypted) Office/ODF/RTF document: LibreOffice → PDF → flattened page images. */
-export async function convertOffice(input: PartInput, detectedType: string, ctx: SanitizeContext): Promise<PartResult> {
+export async function convertOffice(input: PartInput, detectedType: string, ctx: SanitizeContext, decrypted = false): Promise<PartResult> {
   const l = ctx.config.sanitize.limits;
   const ext = EXT[detectedType] ?? 'bin';
   // A PDF many times larger than its source is either a bomb (a tiny sheet with a million print pages) or
   // images LibreOffice had to decompress; both are capped.
   const maxPdf = Math.max(l.attachmentBytes, 4 * input.bytes.length);
   const r = await officePool(ctx).convert(input.bytes, ext, l.documentTimeoutMs, maxPdf);
+  // Legacy .doc/.xls/.ppt encryption (RC4, CryptoAPI) hides in the binary streams, so the classifier calls
+  // them plain Office; LibreOffice then refuses them. Ask the decrypting child before giving up.
+  if (!r.ok && r.refused && !decrypted && isOle(input.bytes)) return unlockOffice(input, detectedType, ctx, true);
   if (!r.ok) return { detectedType, action: r.reason === 'TOO_LARGE' ? 'removed' : 'held', reason: r.reason === 'TOO_LARGE' ? 'LIMIT_PAGES' : r.reason };
   const flat = await flattenPdf(r.untrustedPdf, ctx, { name: `${stem(input.name)}.pdf` });
   if (flat.action !== 'flattened' || !flat.output) return { ...flat, detectedType };
@@ -68,7 +73,7 @@ export async function convertOffice(input: PartInput, detectedType: string, ctx:
  * password opens it; with one, it is decrypted inside the isolated child and then converted as usual.
  * A wrong password is WRONG_PASSWORD, distinct from ENCRYPTED, so the web view can say so.
  */
-export async function unlockOffice(input: PartInput, detectedType: string, ctx: SanitizeContext): Promise<PartResult> {
+export async function unlockOffice(input: PartInput, detectedType: string, ctx: SanitizeContext, afterRefusal = false): Promise<PartResult> {
   const l = ctx.config.sanitize.limits;
   const password = input.password ?? EXCEL_DEFAULT_PASSWORD;
   // The decrypted package is never larger than its encrypted stream (plus padding).
@@ -76,6 +81,8 @@ export async function unlockOffice(input: PartInput, detectedType: string, ctx: 
   const limits = { entries: 1, totalBytes: size, entryBytes: size, ratio: l.archiveRatio, depth: 0 };
   const run = await runArchiveChild('office-decrypt', input.bytes, limits, ctx, password);
   if (!run.ok) {
+    // Not encrypted after all: LibreOffice's refusal stands.
+    if (afterRefusal && run.reason === 'CORRUPT') return { detectedType, action: 'held', reason: 'CONVERTER_FAILED' };
     if (input.password === undefined && (run.reason === 'WRONG_PASSWORD' || run.reason === 'CORRUPT')) {
       return { detectedType, action: 'held', reason: 'ENCRYPTED' };
     }
@@ -87,5 +94,5 @@ export async function unlockOffice(input: PartInput, detectedType: string, ctx: 
   if (inner.kind !== 'office' && inner.kind !== 'odf' && inner.kind !== 'rtf') {
     return { detectedType, action: 'removed', reason: inner.kind === 'encrypted-office' ? 'CORRUPT' : 'TYPE_NOT_ALLOWED' };
   }
-  return convertOffice({ ...input, bytes: decrypted, password: undefined }, inner.mime, ctx);
+  return convertOffice({ ...input, bytes: decrypted, password: undefined }, inner.mime, ctx, true);
 }

@@ -20,7 +20,7 @@ export interface OfficePoolOptions {
 
 export type PoolResult =
   | { ok: true; untrustedPdf: Buffer }
-  | { ok: false; reason: 'CONVERTER_FAILED' | 'RENDERER_TIMEOUT' | 'TOO_LARGE' };
+  | { ok: false; reason: 'CONVERTER_FAILED' | 'RENDERER_TIMEOUT' | 'TOO_LARGE'; refused?: true };
 
 interface Slot {
   id: number;
@@ -95,7 +95,7 @@ export class OfficePool {
       this.log.warn({ outcome, attempt }, 'office conversion failed');
       if (outcome === 'TIMEOUT') return { ok: false, reason: 'RENDERER_TIMEOUT' };
       // LibreOffice refused the document: retrying the same bytes gives the same answer.
-      if (outcome === 'LOAD_FAILED' || outcome === 'EXPORT_FAILED') return { ok: false, reason: 'CONVERTER_FAILED' };
+      if (outcome === 'LOAD_FAILED' || outcome === 'EXPORT_FAILED') return { ok: false, reason: 'CONVERTER_FAILED', refused: true };
     }
     return { ok: false, reason: 'CONVERTER_FAILED' };
   }

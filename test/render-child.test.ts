@@ -70,7 +70,8 @@ describe('renderer failures are held, never passed', () => {
     expect(r).toMatchObject({ action: 'held', reason: 'RENDERER_TIMEOUT' });
     expect(r.output).toBeUndefined();
     expect(Date.now() - t).toBeLessThan(10_000);
-    const next = await sanitizePart({ name: 'ok.pdf', declaredType: 'application/pdf', bytes: minimalPdf('next'), depth: 0 }, ctx);
+    // Default timeouts for the next part: a fresh child's start-up counts against the first page's timer.
+    const next = await sanitizePart({ name: 'ok.pdf', declaredType: 'application/pdf', bytes: minimalPdf('next'), depth: 0 }, { config: loadConfig({ env: {}, overrides: {} }), log: silentLogger });
     expect(next).toMatchObject({ action: 'flattened', reason: 'PDF_FLATTENED' });
   });
 

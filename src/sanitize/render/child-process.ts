@@ -30,7 +30,7 @@ export async function runRendererProcess(argv: string[]): Promise<void> {
   const args = parseChildArgs(argv);
   // Load and warm MuPDF before the input arrives: a spare child is then ready the moment a document comes.
   const mupdf = await import('mupdf');
-  if (args.mode === 'pdf') warmUp(mupdf, args.dpi);
+  if (args.mode === 'pdf' && process.env.MUKAIKA_RENDERER_WARMUP === '1') warmUp(mupdf, args.dpi);
   const input = await readStdin();
   await runChild(args, input, stdoutSink());
   // Exit explicitly once the data channel is flushed: a lingering handle must not keep a renderer alive.

@@ -61,7 +61,8 @@ function takeSpare(spawnOpts: RunIsolatedOptions): IsolatedChild {
 function replenish(spawnOpts: RunIsolatedOptions): void {
   const key = spareKey(spawnOpts);
   if (spares.get(key)?.alive()) return;
-  const next = spawnIsolated(spawnOpts);
+  // Only a spare warms up: it has time to spare; a child spawned for a waiting document does not.
+  const next = spawnIsolated({ ...spawnOpts, env: { ...spawnOpts.env, MUKAIKA_RENDERER_WARMUP: '1' } });
   spares.set(key, next);
   void next.done.then(() => spares.get(key) === next && spares.delete(key));
 }

@@ -89,6 +89,32 @@ function failure(action: 'held' | 'removed', reason: ReasonCode, detail: string,
   return { ok: false, action, reason, detail, ...(child ? { child } : {}) };
 }
 
+function rendererSpawnOptions(mode: RenderMode, ctx: SanitizeContext, opts: RenderOptions = {}): RunIsolatedOptions {
+  const l = ctx.config.sanitize.limits;
+  const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
+  const maxSide = mode === 'image' ? MAX_IMAGE_SIDE : MAX_PAGE_SIDE;
+  return {
+    name: `renderer:${mode}`,
+    entry: opts.entry ?? rendererEntry(),
+    args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide)],
+    timeoutMs: l.documentTimeoutMs,
+    idleTimeoutMs: l.pageTimeoutMs,
+    memoryMb: l.rendererMemoryMb,
+    log: ctx.log,
+    deferStart: true,
+    ...(opts.extraBinds ? { extraBinds: opts.extraBinds } : {}),
+  };
+}
+
+/**
+ * Start warm spares before the first document (a sanitize worker calls this at start-up), so that even the
+ * first PDF or image does not wait for node and MuPDF to load. Optional: without it the first document
+ * of each mode starts its own child.
+ */
+export function prewarmRenderers(ctx: SanitizeContext, modes: RenderMode[] = ['pdf', 'image']): void {
+  for (const mode of modes) replenish(rendererSpawnOptions(mode, ctx));
+}
+
 /**
  * Render untrusted bytes to pixels in an isolated child and hand each checked page to `onPage`, in order.
  * Never returns pixels the reader has not checked against the limits; never resolves ok unless the child
@@ -105,17 +131,7 @@ export async function renderIsolated(
   const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
   const maxSide = mode === 'image' ? MAX_IMAGE_SIDE : MAX_PAGE_SIDE;
   const limits: FrameLimits = { maxPages: l.pages, maxWidth: maxSide, maxHeight: maxSide, maxPagePixels: pagePixels, maxTotalBytes: MAX_TOTAL_PIXEL_BYTES };
-  const spawnOpts: RunIsolatedOptions = {
-    name: `renderer:${mode}`,
-    entry: opts.entry ?? rendererEntry(),
-    args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide)],
-    timeoutMs: l.documentTimeoutMs,
-    idleTimeoutMs: l.pageTimeoutMs,
-    memoryMb: l.rendererMemoryMb,
-    log: ctx.log,
-    deferStart: true,
-    ...(opts.extraBinds ? { extraBinds: opts.extraBinds } : {}),
-  };
+  const spawnOpts = rendererSpawnOptions(mode, ctx, opts);
   // Test entries get no spare: a hostile test child must not outlive its test.
   const child = opts.entry ? spawnIsolated(spawnOpts) : takeSpare(spawnOpts);
   child.start(encodeChildInput(untrustedBytes, opts.password), ctx.signal);

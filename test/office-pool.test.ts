@@ -76,7 +76,7 @@ describe('LibreOffice converter pool', () => {
 
   it('says CONVERTER_FAILED for bytes LibreOffice cannot open, and exits 0 without output is not a pass', async () => {
     const r = await pool.convert(Buffer.from('PK\x03\x04 this is not a document'), 'docx', 60_000, 50_000_000);
-    expect(r).toEqual({ ok: false, reason: 'CONVERTER_FAILED' });
+    expect(r).toEqual({ ok: false, reason: 'CONVERTER_FAILED', refused: true });
   });
 
   it('reads the sandbox\'s out.pdf only as a regular file: a planted symlink or FIFO is not followed', () => {

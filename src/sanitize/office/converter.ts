@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { silentLogger, type Logger } from '../../log.js';
@@ -18,6 +18,8 @@ export interface ConverterOptions {
   /** Initialised profile copied into new converters (cold start ~1.5 s instead of ~5 s). */
   templateDir: string;
   memoryMb: number;
+  /** Largest file the sandbox may write (RLIMIT_FSIZE): the job directory is on the host's disk. */
+  maxFileBytes: number;
   /** Time allowed for soffice to start and answer. @defaultValue 60000 */
   startTimeoutMs?: number;
   log?: Logger;
@@ -25,6 +27,7 @@ export interface ConverterOptions {
 
 const SCRIPT = path.join(PACKAGE_ROOT, 'workers', 'office-pool.py');
 const PYTHON = '/usr/bin/python3';
+const PRLIMIT = '/usr/bin/prlimit';
 const TIMED_OUT = Symbol('timed out');
 const ENDED = Symbol('ended');
 
@@ -75,7 +78,9 @@ export class Converter {
       { src: this.profileDir, dest: '/profile', writable: true },
       { src: this.jobDir, dest: '/job', writable: true },
     ];
-    const { argv } = sandboxArgv([PYTHON, SCRIPT, '/profile'], binds, '/tmp');
+    // A document that makes LibreOffice write a huge PDF gets SIGXFSZ instead of filling the host's disk.
+    const limited = existsSync(PRLIMIT) ? [PRLIMIT, `--fsize=${this.opts.maxFileBytes}`, '--'] : [];
+    const { argv } = sandboxArgv([...limited, PYTHON, SCRIPT, '/profile'], binds, '/tmp');
     const memoryBytes = this.opts.memoryMb * 1024 * 1024;
     this.cgroup = createMemoryCgroup(memoryBytes);
     const full = this.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', this.cgroup.procsFile, ...argv] : argv;

@@ -35,7 +35,8 @@ let shared: OfficePool | undefined;
  * start early; `closeOfficePool()` at shutdown. Tests and benchmarks may install their own.
  */
 export function officePool(ctx: SanitizeContext, opts: Partial<OfficePoolOptions> = {}): OfficePool {
-  shared ??= new OfficePool({ memoryMb: ctx.config.sanitize.limits.rendererMemoryMb, log: ctx.log, ...opts });
+  const l = ctx.config.sanitize.limits;
+  shared ??= new OfficePool({ memoryMb: l.rendererMemoryMb, maxFileBytes: 4 * l.attachmentBytes, log: ctx.log, ...opts });
   return shared;
 }
 

@@ -11,6 +11,8 @@ export interface OfficePoolOptions {
   maxDocs?: number;
   /** Memory cap of one converter's whole process tree. */
   memoryMb: number;
+  /** Largest file a converter may write (its PDF included). @defaultValue 512 MiB */
+  maxFileBytes?: number;
   /** Where converter directories live. @defaultValue a new directory under os.tmpdir() */
   baseDir?: string;
   log?: Logger;
@@ -113,6 +115,7 @@ export class OfficePool {
       dir: path.join(this.baseDir, `c${this.seq++}`),
       templateDir: this.templateDir,
       memoryMb: this.opts.memoryMb,
+      maxFileBytes: this.opts.maxFileBytes ?? 512 * 1024 * 1024,
       log: this.log,
     });
     const started = c.start().then(() => c);

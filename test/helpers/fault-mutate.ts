@@ -28,7 +28,10 @@ export function damage(r: Rnd, b: Buffer, keepHead = 16): { op: string; bytes: B
     }
     case 1: {
       const n = 1 + int(r, 64);
-      for (let i = 0; i < n; i++) out[at()] ^= 1 << int(r, 8);
+      for (let i = 0; i < n; i++) {
+        const k = at();
+        if (k < out.length) out[k] = out[k]! ^ (1 << int(r, 8));
+      }
       return { op: `flip×${n}`, bytes: out };
     }
     case 2: {

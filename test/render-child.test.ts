@@ -31,10 +31,12 @@ describe('isolated child', () => {
     const r = await runIsolated({ entry: ['-e', script], timeoutMs: 10_000, memoryMb: 256 });
     expect(r.end).toBe('exit');
     const seen = JSON.parse(r.stdout.toString()) as Record<string, unknown>;
-    expect(seen.net).not.toBe('connected');
-    expect(seen.write).not.toBe('ok');
     expect(seen.env).not.toMatch(/REDIS|DATABASE|NODE_OPTIONS/);
+    // Without bwrap (fallback) only the uid drop and the clean environment remain: see docs/renderer.md.
+    if (process.getuid?.() === 0) expect(seen.uid).toBe(65534);
     if (probe.mode !== 'none') {
+      expect(seen.net).not.toBe('connected');
+      expect(seen.write).not.toBe('ok');
       expect(seen.var).toBe('ENOENT');
       expect(seen.uid).toBe(65534);
     }

@@ -10,8 +10,9 @@ import { buildBwrapArgs, probeSandbox } from '../src/sanitize/render/sandbox.js'
 import { sanitizePart } from '../src/sanitize/parts.js';
 import { minimalPdf } from './helpers/pdf-fixtures.js';
 
-const config = loadConfig({ env: {}, overrides: { sanitize: { limits: { documentTimeoutMs: 6000, pageTimeoutMs: 3000, rendererMemoryMb: 384 } } } });
-const ctx = { config, log: silentLogger };
+// Hostile entries start through tsx, slowly on a loaded machine: timeouts stay generous unless a test is about them.
+const ctx = { config: loadConfig({ env: {}, overrides: { sanitize: { limits: { documentTimeoutMs: 30_000, pageTimeoutMs: 20_000, rendererMemoryMb: 384 } } } }), log: silentLogger };
+const tight = { config: loadConfig({ env: {}, overrides: { sanitize: { limits: { documentTimeoutMs: 6000, pageTimeoutMs: 3000, rendererMemoryMb: 384 } } } }), log: silentLogger };
 const hostile = (how: string): string[] => ['--import', 'tsx', path.join(PACKAGE_ROOT, 'test', 'helpers', 'hostile-renderer.ts'), how];
 const testBinds = [{ src: path.join(PACKAGE_ROOT, 'test') }];
 const noPages = async (): Promise<void> => {};
@@ -68,18 +69,17 @@ describe('isolated child', () => {
 describe('renderer failures are held, never passed', () => {
   it('a hanging renderer → RENDERER_TIMEOUT, killed at the timeout; the next part still works', async () => {
     const t = Date.now();
-    const r = await flattenPdf(minimalPdf('hang'), ctx, { entry: hostile('hang'), extraBinds: testBinds });
+    const r = await flattenPdf(minimalPdf('hang'), tight, { entry: hostile('hang'), extraBinds: testBinds });
     expect(r).toMatchObject({ action: 'held', reason: 'RENDERER_TIMEOUT' });
     expect(r.output).toBeUndefined();
     expect(Date.now() - t).toBeLessThan(10_000);
-    // Default timeouts for the next part: a fresh child's start-up counts against the first page's timer.
-    const next = await sanitizePart({ name: 'ok.pdf', declaredType: 'application/pdf', bytes: minimalPdf('next'), depth: 0 }, { config: loadConfig({ env: {}, overrides: {} }), log: silentLogger });
+    const next = await sanitizePart({ name: 'ok.pdf', declaredType: 'application/pdf', bytes: minimalPdf('next'), depth: 0 }, ctx);
     expect(next).toMatchObject({ action: 'flattened', reason: 'PDF_FLATTENED' });
   });
 
   it('a renderer that stalls between pages → RENDERER_TIMEOUT at the per-page timeout', async () => {
     const t = Date.now();
-    const r = await renderIsolated('pdf', minimalPdf('x'), ctx, noPages, { entry: hostile('stall-after-doc'), extraBinds: testBinds });
+    const r = await renderIsolated('pdf', minimalPdf('x'), tight, noPages, { entry: hostile('stall-after-doc'), extraBinds: testBinds });
     expect(r).toMatchObject({ ok: false, action: 'held', reason: 'RENDERER_TIMEOUT' });
     expect(Date.now() - t).toBeLessThan(6000);
   });

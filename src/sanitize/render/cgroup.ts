@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -76,9 +76,34 @@ function probe(): Flavour | null {
   return null;
 }
 
+/**
+ * Remove groups left by gateway processes that died before cleaning up (killed test workers, crashes):
+ * named `c-<pid>-…`, their creator is gone, and the kernel refuses rmdir while anything still runs inside.
+ */
+function sweepStale(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^c-(\d+)-[0-9a-f]+$/.exec(n);
+    if (!m || existsSync(`/proc/${m[1]}`)) continue;
+    try {
+      rmdirSync(path.join(parent, n));
+    } catch {
+      /* still in use or already gone */
+    }
+  }
+}
+
 /** Which cgroup version we can create memory groups in, or null. Probed once. */
 export function cgroupSupport(): 'v1' | 'v2' | null {
-  if (flavour === undefined) flavour = process.env.MUKAIKA_CGROUP === 'none' ? null : probe();
+  if (flavour === undefined) {
+    flavour = process.env.MUKAIKA_CGROUP === 'none' ? null : probe();
+    if (flavour) sweepStale(flavour.parent);
+  }
   return flavour?.version ?? null;
 }
 

@@ -1,4 +1,5 @@
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PACKAGE_ROOT, RUNNING_FROM_SOURCE, workerEntry } from '../../paths.js';
@@ -22,22 +23,27 @@ export function rendererEntry(): string[] {
 function bundle(): string[] | undefined {
   try {
     const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-    const dir = path.join(PACKAGE_ROOT, 'node_modules', '.cache', 'mukaika');
-    mkdirSync(dir, { recursive: true });
-    const out = path.join(dir, `renderer-${process.pid}.mjs`);
-    // Written under a temp name and renamed: a child never sees a half-written entry.
-    esbuild.buildSync({
+    const built = esbuild.buildSync({
       entryPoints: [path.join(PACKAGE_ROOT, 'workers', 'renderer.ts')],
       bundle: true,
       platform: 'node',
       format: 'esm',
       target: 'node20',
       packages: 'external',
-      outfile: `${out}.tmp`,
+      write: false,
       logLevel: 'silent',
     });
-    renameSync(`${out}.tmp`, out);
-    process.once('exit', () => rmSync(out, { force: true }));
+    const code = built.outputFiles[0]!.contents;
+    // Named by content: processes share one file, a changed source gets a new one, nothing to clean up.
+    const dir = path.join(PACKAGE_ROOT, 'node_modules', '.cache', 'mukaika');
+    const out = path.join(dir, `renderer-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
+    if (!existsSync(out)) {
+      mkdirSync(dir, { recursive: true });
+      // Written under a temp name and renamed: a child never sees a half-written entry.
+      const tmp = `${out}.${process.pid}.tmp`;
+      writeFileSync(tmp, code, { mode: 0o644 });
+      renameSync(tmp, out);
+    }
     return [out];
   } catch {
     return undefined;

@@ -24,6 +24,13 @@ export type PoolResult =
   | { ok: true; untrustedPdf: Buffer }
   | { ok: false; reason: 'CONVERTER_FAILED' | 'RENDERER_TIMEOUT' | 'TOO_LARGE'; refused?: true };
 
+const livePools = new Set<OfficePool>();
+// `mukaika sanitize` and tests may exit without closing the pool: the sandboxes die with us
+// (bwrap --die-with-parent), and this removes their directories (profiles, last job) synchronously.
+process.once('exit', () => {
+  for (const p of livePools) p.removeNow();
+});
+
 interface Slot {
   id: number;
   busy: boolean;
@@ -43,6 +50,8 @@ export class OfficePool {
   private readonly templateDir: string;
   private readonly log: Logger;
   private seq = 0;
+  /** Converters started and not yet stopped (for removeNow, which cannot await). */
+  private readonly live = new Set<Converter>();
   private closed = false;
 
   constructor(private readonly opts: OfficePoolOptions) {
@@ -50,6 +59,13 @@ export class OfficePool {
     this.templateDir = path.join(this.baseDir, 'template');
     this.log = opts.log ?? silentLogger;
     for (let i = 0; i < (opts.size ?? 1); i++) this.slots.push({ id: i, busy: false, converter: this.startConverter() });
+    livePools.add(this);
+  }
+
+  /** Last resort at process exit: kill every converter's process group and delete the pool's directory. */
+  removeNow(): void {
+    for (const c of this.live) c.kill(); // kill() skips a converter that has already exited
+    rmSync(this.baseDir, { recursive: true, force: true });
   }
 
   /** Resolves when every converter is up (benchmarks, start-up); conversions do not need to wait for it. */
@@ -108,6 +124,7 @@ export class OfficePool {
     const cs = await Promise.allSettled(this.slots.map((s) => s.converter));
     await Promise.all(cs.map((c) => (c.status === 'fulfilled' ? c.value.stop() : undefined)));
     rmSync(this.baseDir, { recursive: true, force: true });
+    livePools.delete(this);
   }
 
   private startConverter(): Promise<Converter> {
@@ -118,8 +135,12 @@ export class OfficePool {
       maxFileBytes: this.opts.maxFileBytes ?? 512 * 1024 * 1024,
       log: this.log,
     });
+    this.live.add(c);
     const started = c.start().then(() => c);
-    started.catch((err: Error) => this.log.error({ err: err.message }, 'office converter failed to start'));
+    started.catch((err: Error) => {
+      this.live.delete(c);
+      this.log.error({ err: err.message }, 'office converter failed to start');
+    });
     return started;
   }
 
@@ -136,7 +157,10 @@ export class OfficePool {
   private release(slot: Slot, recycle: boolean): void {
     if (recycle && !this.closed) {
       const old = slot.converter;
-      void old.then((c) => c.stop(), () => undefined);
+      void old.then(
+        (c) => c.stop().finally(() => this.live.delete(c)),
+        () => undefined,
+      );
       slot.converter = this.startConverter();
     }
     const next = this.waiters.shift();

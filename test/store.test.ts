@@ -101,3 +101,30 @@ describe('blob store', () => {
     expect(readdirSync(path.join(dir, 'blobs', 'tmp'))).toEqual([]);
   });
 });
+
+describe('retention of originals', () => {
+  it('removes originals past retention, keeping a blob another recent record still needs', async () => {
+    const { openHarness } = await import('./helpers/harness.js');
+    const { purgeOriginals } = await import('../src/jobs/retention.js');
+    const h = await openHarness({ overrides: { retention: { originalsDays: 30 } } });
+    try {
+      const shared = await h.ctx.blobs.put('originals', Buffer.from('same bytes twice'));
+      const alone = await h.ctx.blobs.put('originals', Buffer.from('only once'));
+      const rec = (id: string, sha: string) => ({ id, kind: 'message' as const, source: 'smtp' as const, envelopeFrom: '', recipients: ['a@example.lg.jp'], originalSha256: sha, originalSize: 1 });
+      await h.ctx.records.insertMessage(rec('old1', alone.sha256));
+      await h.ctx.records.insertMessage(rec('old2', shared.sha256));
+      await h.ctx.records.insertMessage(rec('new1', shared.sha256));
+      const old = new Date(Date.now() - 31 * 86_400_000).toISOString();
+      await h.ctx.database.db.updateTable('messages').set({ created_at: old }).where('id', 'in', ['old1', 'old2']).execute();
+      expect(await purgeOriginals(h.ctx)).toBe(2);
+      expect(await h.ctx.blobs.has('originals', alone.sha256)).toBe(false);
+      expect(await h.ctx.blobs.has('originals', shared.sha256)).toBe(true);
+      expect(await purgeOriginals(h.ctx)).toBe(0);
+      // Once the newer record is past retention too, the shared blob goes.
+      expect(await purgeOriginals(h.ctx, Date.now() + 31 * 86_400_000)).toBe(1);
+      expect(await h.ctx.blobs.has('originals', shared.sha256)).toBe(false);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -49,7 +49,8 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   const { input, subjectOf } = await heldPart(ctx, id, index);
   const log = ctx.log.child({ id, part: index });
   const res = await sanitizePart({ ...input, password }, { config: ctx.config, log });
-  if (res.reason === 'WRONG_PASSWORD') {
+  // Still encrypted after a password was given is a wrong password too, whichever converter says it.
+  if (res.reason === 'WRONG_PASSWORD' || res.reason === 'ENCRYPTED') {
     const failures = await unlocks.recordFailure(id, index);
     log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: false, failures }, 'unlock: wrong password');
     throw new MukaikaError('WRONG_PASSWORD', `wrong password (${Math.max(0, max - failures)} attempts left)`);
@@ -57,7 +58,7 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   const { part, output } = partManifest(input, res);
   log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
   if (!output) {
-    // Decrypted but still not deliverable (say, an executable inside): the verdict is recorded and shown.
+    // Decrypted but still not deliverable (say, only an executable inside): recorded and shown, not retried.
     await unlocks.markUnlocked(id, index, null, part);
     return { part, batch: null };
   }

@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { buildHttp } from '../ingress/http.js';
 import { startSmtp } from '../ingress/smtp.js';
 import { requeueStuck } from '../jobs/recovery.js';
+import { purgeOriginals } from '../jobs/retention.js';
 import { startDeliverWorker, startSanitizeWorker } from '../jobs/workers.js';
 import { EVT } from '../log.js';
 import { buildWeb } from '../web/server.js';
@@ -21,12 +22,18 @@ export async function runGateway(ctx: Context): Promise<Stop> {
   };
 }
 
-/** Jobs that lost their queue entry are put back: at start, then every minute. */
+/** Jobs that lost their queue entry are put back, and originals past retention removed: at start, then every minute. */
 function startRecovery(ctx: Context): Stop {
-  const run = () => requeueStuck(ctx, 60_000).then(
-    (n) => { if (n) ctx.log.warn({ requeued: n }, 'requeued work that had no job'); },
-    (err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'recovery sweep failed'),
-  );
+  const run = async () => {
+    try {
+      const n = await requeueStuck(ctx, 60_000);
+      if (n) ctx.log.warn({ requeued: n }, 'requeued work that had no job');
+      const purged = await purgeOriginals(ctx);
+      if (purged) ctx.log.info({ purged }, 'originals past retention removed');
+    } catch (err) {
+      ctx.log.warn({ err: (err as Error).message }, 'recovery sweep failed');
+    }
+  };
   void run();
   const timer = setInterval(run, 60_000);
   timer.unref();

@@ -22,6 +22,8 @@ export interface MessagesTable {
   manifest: string | null;
   created_at: string;
   updated_at: string;
+  /** When retention removed the original from the Internet-side store. */
+  original_purged_at: string | null;
 }
 
 export interface StatusHistoryTable {

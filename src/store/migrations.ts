@@ -66,5 +66,10 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_original_purge': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('messages').addColumn('original_purged_at', 'text').execute();
+      },
+    },
   };
 }

@@ -87,7 +87,7 @@ export class Records {
           id: m.id, kind: m.kind, source: m.source, status: 'received', verdict: null,
           envelope_from: m.envelopeFrom, recipients: JSON.stringify(m.recipients),
           original_sha256: m.originalSha256, original_size: m.originalSize, original_message_id: null,
-          original_name: m.originalName ?? null, sanitized_sha256: null, manifest: null, created_at: at, updated_at: at,
+          original_name: m.originalName ?? null, sanitized_sha256: null, manifest: null, created_at: at, updated_at: at, original_purged_at: null,
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();

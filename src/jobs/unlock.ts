@@ -58,8 +58,9 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   const { part, output } = partManifest(input, res);
   log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
   if (!output) {
-    // Decrypted but still not deliverable (say, only an executable inside): recorded and shown, not retried.
-    await unlocks.markUnlocked(id, index, null, part);
+    // Decrypted but nothing deliverable (say, only an executable inside): recorded, final. Held again
+    // (a converter failed) is not final: the part stays unlockable and staff can try again.
+    if (part.action === 'removed') await unlocks.markUnlocked(id, index, null, part);
     return { part, batch: null };
   }
   await ctx.blobs.put('sanitized', output.bytes);

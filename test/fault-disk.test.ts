@@ -47,8 +47,18 @@ async function fill(dir: string, file: string, leave: number): Promise<void> {
   }
 }
 
-const disk = mountTmpfs();
-if (!disk) console.warn('NOTE: no tmpfs (not root, or MUKAIKA_FAULT_NO_TMPFS): the ENOSPC phase of the disk-full fault is skipped; the reserve check runs alone.');
+/** Whether tmpfs can be mounted here: mounted and unmounted at once, the real mount happens in beforeAll. */
+function tmpfsWorks(): boolean {
+  const dir = mountTmpfs();
+  if (!dir) return false;
+  execFileSync('umount', [dir]);
+  rmSync(dir, { recursive: true, force: true });
+  return true;
+}
+
+const canMount = tmpfsWorks();
+let disk: string | undefined;
+if (!canMount) console.warn('NOTE: no tmpfs (not root, or MUKAIKA_FAULT_NO_TMPFS): the ENOSPC phase of the disk-full fault is skipped; the reserve check runs alone.');
 
 /**
  * The data disk fills while mail streams in. Phase 1: free space below smtp.minFreeBytes → 452 4.3.1 before
@@ -56,7 +66,7 @@ if (!disk) console.warn('NOTE: no tmpfs (not root, or MUKAIKA_FAULT_NO_TMPFS): t
  * spool writes fail with ENOSPC → 452/451, and workers' writes fail and retry. Space comes back; the MTA's
  * retries and the job retries must end with every mail delivered once.
  */
-describe.skipIf(!disk)('fault: data disk full (tmpfs)', () => {
+describe.skipIf(!canMount)('fault: data disk full (tmpfs)', () => {
   let h: Harness;
   let reserve: SmtpIngress;
   let noReserve: SmtpIngress;
@@ -64,6 +74,8 @@ describe.skipIf(!disk)('fault: data disk full (tmpfs)', () => {
   let workers: RunningWorker[] = [];
 
   beforeAll(async () => {
+    disk = mountTmpfs();
+    if (!disk) throw new Error('tmpfs mount failed after the probe succeeded');
     sink = await SmtpSink.start();
     h = await openHarness({
       overrides: {
@@ -131,7 +143,7 @@ describe.skipIf(!disk)('fault: data disk full (tmpfs)', () => {
 });
 
 /** Without root (no tmpfs): the reserve check alone, with smtp.minFreeBytes above the disk's free space. */
-describe.skipIf(!!disk)('fault: data disk "full" by configuration (smtp.minFreeBytes > free space)', () => {
+describe.skipIf(canMount)('fault: data disk "full" by configuration (smtp.minFreeBytes > free space)', () => {
   let h: Harness;
   let full: SmtpIngress;
   let normal: SmtpIngress;

@@ -21,7 +21,8 @@ async function untilWritten(ctx: Context, id: string, write: () => Promise<void>
       return await write();
     } catch (err) {
       ctx.log.error({ evt: EVT.DELIVERY_FAILED, id, err: (err as Error).message, retryInMs: delay }, 'delivered, but the record could not be written; retrying the write, not the delivery');
-      await new Promise((r) => setTimeout(r, delay));
+      // Unref'd: a process that is shutting down (its database already closed) may still exit.
+      await new Promise((r) => setTimeout(r, delay).unref());
     }
   }
 }

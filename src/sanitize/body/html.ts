@@ -18,6 +18,9 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
   const out: string[] = [];
   let last = 0;
   let i = 0;
+  // Lower-cased once, lazily: per tag it would make a page of <script/> quadratic.
+  let lower: string | undefined;
+  const nextEnd = new Map<string, number>();
   while ((i = html.indexOf('<', i)) >= 0) {
     const j = html.indexOf('>', i + 1);
     if (j < 0) break;
@@ -28,6 +31,25 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
     }
     const name = m[2]!.toLowerCase();
     let drop = false;
+    // Script and style elements are dropped whole here (they never reach the text), up to their end tag or,
+    // as HTML parses an unclosed one, to the end. The next end tag's position is remembered so a page of
+    // thousands of <script/> stays linear.
+    if (m[1] !== '/' && (name === 'script' || name === 'style')) {
+      lower ??= html.toLowerCase();
+      let end = nextEnd.get(name);
+      if (end === undefined || (end >= 0 && end < j)) {
+        end = lower.indexOf('</' + name, j);
+        nextEnd.set(name, end);
+      }
+      out.push(html.slice(last, i));
+      const close = end < 0 ? -1 : html.indexOf('>', end);
+      if (close < 0) {
+        last = html.length;
+        break;
+      }
+      last = i = close + 1;
+      continue;
+    }
     if (m[1] !== '/') {
       if (!VOID.has(name) && html[j - 1] !== '/') {
         if (IMPLIED_END.has(name) && stack[stack.length - 1] === name) stack.pop();
@@ -35,14 +57,6 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
           drop = true;
           dropped.set(name, (dropped.get(name) ?? 0) + 1);
         } else stack.push(name);
-      }
-      // raw text elements: skip to their end tag so a '<' inside them is not read as a tag
-      if ((name === 'script' || name === 'style') && !drop) {
-        const end = html.toLowerCase().indexOf('</' + name, j);
-        if (end > 0) {
-          i = end;
-          continue;
-        }
       }
     } else {
       const d = dropped.get(name) ?? 0;
@@ -60,7 +74,7 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
     }
     i = j + 1;
   }
-  if (last === 0) return html;
+  if (last === 0 && out.length === 0) return html;
   out.push(html.slice(last));
   return out.join('');
 }

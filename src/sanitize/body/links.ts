@@ -22,16 +22,29 @@ const LINK = new RegExp(
 );
 
 /** Trailing punctuation belongs to the sentence, and a `)` only to the URL if it opened one. */
+/**
+ * Drops trailing punctuation that belongs to the sentence, not the URL. Linear: the bracket balance is
+ * counted once and updated as characters are dropped (a URL of 20,000 ')' must not cost seconds).
+ */
 function trimUrl(url: string): string {
-  let u = url;
-  for (;;) {
-    const last = u[u.length - 1];
-    if (last === undefined) return u;
-    if ('.,;:!?\'"*'.includes(last)) u = u.slice(0, -1);
-    else if (last === ')' && (u.match(/\(/g) ?? []).length < (u.match(/\)/g) ?? []).length) u = u.slice(0, -1);
-    else if (last === ']' && !u.includes('[')) u = u.slice(0, -1);
-    else return u;
+  let end = url.length;
+  let open = 0;
+  let close = 0;
+  for (const ch of url) {
+    if (ch === '(') open++;
+    else if (ch === ')') close++;
   }
+  const hasSquare = url.includes('[');
+  while (end > 0) {
+    const last = url[end - 1]!;
+    if ('.,;:!?\'"*'.includes(last)) end--;
+    else if (last === ')' && open < close) {
+      end--;
+      close--;
+    } else if (last === ']' && !hasSquare) end--;
+    else break;
+  }
+  return url.slice(0, end);
 }
 
 function bracketDots(host: string): string {

@@ -8,7 +8,8 @@ export interface MailAddress {
 
 const MAX_ADDRESSES = 500;
 /** Loose on purpose (real mail has odd local parts), strict enough that nothing can inject. */
-const ADDRESS = /^[^\s@<>()[\],;:"\\]{1,64}@[A-Za-z0-9\u0080-\uffff](?:[A-Za-z0-9.\u0080-\uffff-]{0,252})$/;
+// eslint-disable-next-line no-control-regex
+const ADDRESS = /^[^\s\x00-\x1f\x7f@<>()[\],;:"\\]{1,64}@[A-Za-z0-9\u0080-\uffff](?:[A-Za-z0-9.\u0080-\uffff-]{0,252})$/;
 
 /** Split on commas outside quotes, angle brackets and comments; group syntax `name: a, b;` is flattened. */
 function splitList(s: string): string[] {

@@ -219,8 +219,9 @@ function percentDecode(s: string): Buffer {
 export function parseStructured(bin: string | undefined): StructuredValue {
   const pieces = splitOutsideQuotes((bin ?? '').replace(/[\r\n]/g, ''), ';');
   const value = (pieces.shift() ?? '').trim().toLowerCase();
-  const simple: Record<string, string> = {};
-  const continued: Record<string, { index: number; encoded: boolean; text: string }[]> = {};
+  // Prototype-less: a parameter named __proto__ or constructor is just a name here.
+  const simple: Record<string, string> = Object.create(null) as Record<string, string>;
+  const continued = Object.create(null) as Record<string, { index: number; encoded: boolean; text: string }[]>;
   for (const piece of pieces.slice(0, 100)) {
     const eq = piece.indexOf('=');
     if (eq < 0) continue;
@@ -234,7 +235,7 @@ export function parseStructured(bin: string | undefined): StructuredValue {
     }
     (continued[m[1]!] ??= []).push({ index: Number(m[2] ?? 0), encoded: m[3] === '*', text: unquote(raw) });
   }
-  const params: Record<string, string> = {};
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [key, segs] of Object.entries(continued)) {
     segs.sort((a, b) => a.index - b.index);
     let charset = '';

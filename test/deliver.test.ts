@@ -66,6 +66,17 @@ describe('delivery to the LGWAN relay: per-recipient results', () => {
     expect((await h.ctx.records.getMessage(id))?.status).toBe('delivered');
   });
 
+  it('marks a recipient given in mixed case delivered (no resend when another recipient is deferred)', async () => {
+    let busy = 1;
+    sink.behaviour = { rcpt: (a) => (a === 'later@example.lg.jp' && busy-- > 0 ? '451 4.3.0 later' : undefined) };
+    const id = await send(smtp.port, ['Mixed.Case@Example.LG.JP', 'later@example.lg.jp'], 'case');
+    const rows = await settled(h, id);
+    expect(rows.map((r) => [r.recipient, r.status])).toEqual([['Mixed.Case@Example.LG.JP', 'delivered'], ['later@example.lg.jp', 'delivered']]);
+    const mine = sink.mails.filter((m) => m.raw.toString().includes(id));
+    expect(mine.flatMap((m) => m.to.map((t) => t.toLowerCase())).sort()).toEqual(['later@example.lg.jp', 'mixed.case@example.lg.jp']);
+    expect(mine.every((m) => m.from === 'mukaika@example.lg.jp')).toBe(true);
+  });
+
   it('retries after a 4xx reply to DATA and delivers once', async () => {
     let fails = 1;
     sink.behaviour = { data: () => (fails-- > 0 ? '451 4.3.0 try later' : undefined) };

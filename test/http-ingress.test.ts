@@ -47,6 +47,13 @@ describe('HTTP ingress /api/v1', () => {
       method: 'POST', url: '/api/v1/messages?to=x@evil.example', headers: { ...AUTH, 'content-type': 'message/rfc822' }, payload: MAIL,
     });
     expect(relay.statusCode).toBe(403);
+    for (const [from, to] of [['a@b.jp>\r\nX-Evil: 1', 'b@example.lg.jp'], ['a@example.com', 'b\r\nRSET@example.lg.jp'], ['a@example.com', 'x y@example.lg.jp']]) {
+      const inj = await app.inject({
+        method: 'POST', url: `/api/v1/messages?from=${encodeURIComponent(from!)}&to=${encodeURIComponent(to!)}`,
+        headers: { ...AUTH, 'content-type': 'message/rfc822' }, payload: MAIL,
+      });
+      expect(inj.statusCode, `${from} ${to}`).toBeGreaterThanOrEqual(400);
+    }
     const ct = await app.inject({ method: 'POST', url: '/api/v1/messages?to=b@example.lg.jp', headers: { ...AUTH, 'content-type': 'text/plain' }, payload: MAIL });
     expect(ct.statusCode).toBe(400);
   });

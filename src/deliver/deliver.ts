@@ -44,7 +44,9 @@ export async function deliverBatch(ctx: Context, transport: Transport, a: Delive
   let deferred = 0;
   for (const [sha, to] of byMail) {
     const raw = await blobs.get('sanitized', sha);
-    const outcome = await transport.send({ from: rec.envelopeFrom, to }, raw, `${a.id}-b${a.batch}`);
+    // Our own address as envelope sender: bounces inside LGWAN come to the gateway's operators, never back
+    // out to an Internet sender that may be forged.
+    const outcome = await transport.send({ from: ctx.config.lgwan.noticeFrom, to }, raw, `${a.id}-b${a.batch}`);
     for (const r of outcome.delivered) {
       await untilWritten(ctx, a.id, () => records.markDelivery(a.id, a.batch, r.recipient, 'delivered', r.response));
       log.info({ evt: EVT.DELIVERED, id: a.id, batch: a.batch, rcpt: r.recipient }, 'delivered');

@@ -73,6 +73,12 @@ export class SmtpTransport implements Transport {
         for (const r of envelope.to) bucket.push({ recipient: r, response });
       }
     }
+    // nodemailer reports addresses normalised (domain lower-cased): map them back to the strings we stored,
+    // or a delivered recipient would stay pending and be sent again.
+    const stored = new Map(envelope.to.map((r) => [r.toLowerCase(), r]));
+    for (const list of [out.delivered, out.failed, out.deferred]) {
+      for (const r of list) r.recipient = stored.get(r.recipient.toLowerCase()) ?? r.recipient;
+    }
     // A recipient the server never answered for is deferred, never silently dropped.
     const seen = new Set([...out.delivered, ...out.failed, ...out.deferred].map((r) => r.recipient.toLowerCase()));
     for (const r of envelope.to) if (!seen.has(r.toLowerCase())) out.deferred.push({ recipient: r, response: 'no reply for recipient' });
@@ -93,6 +99,11 @@ export class MaildirTransport implements Transport {
 
   async send(envelope: { from: string; to: string[] }, raw: Buffer, key: string): Promise<SendOutcome> {
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(path.join(this.dir, sub), { recursive: true });
+    // Envelope values go into header lines of the file: refuse anything that could start a new line.
+    // eslint-disable-next-line no-control-regex
+    if ([envelope.from, ...envelope.to].some((a) => /[\x00-\x1f\x7f<>]/.test(a))) {
+      return { delivered: [], deferred: [], failed: envelope.to.map((recipient) => ({ recipient, response: 'refused: control characters in the envelope' })) };
+    }
     const name = `${key.replace(/[^A-Za-z0-9._-]/g, '_')}.mukaika`;
     const tmp = path.join(this.dir, 'tmp', name);
     const head = Buffer.from(`Return-Path: <${envelope.from}>\r\nX-Mukaika-Envelope-To: ${envelope.to.join(', ')}\r\n`);

@@ -7,7 +7,7 @@ import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
-import { checkRecipient } from './smtp-policy.js';
+import { checkRecipient, checkSender } from './smtp-policy.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
@@ -60,7 +60,9 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     const q = req.query as { from?: string; to?: string };
     const to = (q.to ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     if (to.length === 0) return sendError(reply, new MukaikaError('BAD_REQUEST', 'to= recipients required'));
-    // Same rule as SMTP: only recipients in the accepted domains, so the API is no relay either.
+    // Same rules as SMTP: a plain sender, only recipients in the accepted domains (the API is no relay).
+    const badSender = checkSender(q.from ?? '', false);
+    if (badSender) return sendError(reply, badSender);
     for (const [i, rcpt] of to.entries()) {
       const refused = checkRecipient(config.smtp.acceptDomains, config.smtp.maxRecipients, rcpt, i);
       if (refused) return sendError(reply, refused);

@@ -36,7 +36,8 @@ export function checkRecipient(
   alreadyAccepted: number,
 ): MukaikaError | undefined {
   // Source routes, %-hacks and quoted local parts with @ are classic relay tricks: refuse them outright.
-  if (/[%!]/.test(address) || address.startsWith('@') || address.split('@').length !== 2) {
+  // eslint-disable-next-line no-control-regex
+  if (/[%!\s\x00-\x1f\x7f<>"\\]/.test(address) || address.startsWith('@') || address.split('@').length !== 2) {
     return new MukaikaError('RELAY_DENIED', `relay denied for ${address}`);
   }
   const domain = domainOf(address);
@@ -48,6 +49,7 @@ export function checkRecipient(
 /** MAIL FROM: anything syntactically plausible (null sender allowed for bounces); refused while shutting down. */
 export function checkSender(address: string, shuttingDown: boolean): MukaikaError | undefined {
   if (shuttingDown) return new MukaikaError('SHUTTING_DOWN');
-  if (address !== '' && !/^[^\s<>]+@[^\s<>@]+$/.test(address)) return new MukaikaError('BAD_SYNTAX', 'bad sender address');
+  // eslint-disable-next-line no-control-regex
+  if (address !== '' && !/^[^\s\x00-\x1f\x7f<>"\\]+@[^\s\x00-\x1f\x7f<>"\\@]+$/.test(address)) return new MukaikaError('BAD_SYNTAX', 'bad sender address');
   return undefined;
 }

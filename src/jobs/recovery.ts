@@ -2,8 +2,9 @@ import type { Context } from '../context.js';
 
 /**
  * Re-queues work whose job Redis no longer has (a Redis without persistence restarted, a job evicted).
- * Safe to run any time: job ids are derived from the record, so a job that still exists is not duplicated,
- * and the processors skip what the records say is done.
+ * Safe to run any time: job ids are derived from the record, so a job that still waits or runs is not
+ * duplicated; one that ended while the record still says unfinished (a race with a Redis outage, a failure
+ * that outlived its retries) is run again; and the processors skip what the records say is done.
  */
 export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<number> {
   const before = new Date(Date.now() - olderThanMs).toISOString();
@@ -11,15 +12,15 @@ export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<n
     .where('status', 'in', ['received', 'sanitized']).where('updated_at', '<', before).limit(1000).execute();
   let n = 0;
   for (const r of rows) {
-    if (r.status === 'received') await ctx.queues.enqueueSanitize(r.id);
-    else if (r.kind === 'message') await ctx.queues.enqueueDeliver(r.id, 0);
+    if (r.status === 'received') await ctx.queues.enqueueSanitize(r.id, true);
+    else if (r.kind === 'message') await ctx.queues.enqueueDeliver(r.id, 0, true);
     else continue;
     n++;
   }
   const followUps = await ctx.database.db.selectFrom('deliveries').select(['message_id', 'batch']).distinct()
     .where('status', '=', 'pending').where('batch', '>', 0).where('updated_at', '<', before).limit(1000).execute();
   for (const f of followUps) {
-    await ctx.queues.enqueueDeliver(f.message_id, f.batch);
+    await ctx.queues.enqueueDeliver(f.message_id, f.batch, true);
     n++;
   }
   return n;

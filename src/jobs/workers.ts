@@ -5,6 +5,7 @@ import { deliverBatch } from '../deliver/deliver.js';
 import { toMukaikaError } from '../errors.js';
 import { QUEUE_NAMES, workerConnection, type DeliverJobData, type SanitizeJobData } from '../queue/queues.js';
 import { stopSanitizers } from '../sanitize/lifecycle.js';
+import { giveUpSanitize } from './give-up.js';
 import { processSanitize } from './sanitize-job.js';
 
 export interface RunningWorker {
@@ -24,7 +25,13 @@ function mapError(err: unknown): Error {
   return Object.assign(new Error(`${e.code}: ${e.message}`), { code: e.code });
 }
 
-function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>) => Promise<void>, onClose?: () => void): RunningWorker {
+interface Hooks<T> {
+  onClose?: () => void;
+  /** The job will not be tried again. */
+  onGaveUp?: (job: Job<T>, err: Error) => Promise<void>;
+}
+
+function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>) => Promise<void>, hooks: Hooks<T> = {}): RunningWorker {
   const connection = workerConnection(ctx.config);
   const worker = new Worker<T>(name, async (job) => {
     try {
@@ -35,9 +42,13 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
   }, { connection: connection as unknown as ConnectionOptions, prefix: ctx.config.queue.prefix, concurrency, autorun: true });
   worker.on('error', (err) => ctx.log.warn({ err: err.message, queue: name }, 'worker error'));
   worker.on('failed', (job, err) => {
-    if (job && (isLastAttempt(job) || err instanceof UnrecoverableError)) {
+    if (!job) return;
+    // Final when BullMQ has moved it to the failed set (no retry left, or unrecoverable).
+    void job.getState().then(async (state) => {
+      if (state !== 'failed') return;
       ctx.log.error({ queue: name, id: (job.data as { id?: string }).id, err: err.message }, 'job failed for good');
-    }
+      await hooks.onGaveUp?.(job, err);
+    }).catch((e: unknown) => ctx.log.error({ queue: name, err: (e as Error).message }, 'give-up handling failed'));
   });
   return {
     worker,
@@ -47,7 +58,7 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
       const res = await Promise.race([worker.close(), timeout]);
       clearTimeout(timer);
       if (res === 'timeout') await worker.close(true);
-      onClose?.();
+      hooks.onClose?.();
       connection.disconnect();
     },
   };
@@ -56,11 +67,11 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
 export function startSanitizeWorker(ctx: Context): RunningWorker {
   return start<SanitizeJobData>(ctx, QUEUE_NAMES.sanitize, ctx.config.queue.sanitizeConcurrency,
     (job) => processSanitize(ctx, job.data.id, isLastAttempt(job)),
-    () => void stopSanitizers());
+    { onClose: () => void stopSanitizers(), onGaveUp: (job, err) => giveUpSanitize(ctx, job.data.id, err.message) });
 }
 
 export function startDeliverWorker(ctx: Context, transport: Transport = createTransport(ctx.config)): RunningWorker {
   return start<DeliverJobData>(ctx, QUEUE_NAMES.deliver, ctx.config.queue.deliverConcurrency,
     (job) => deliverBatch(ctx, transport, { id: job.data.id, batch: job.data.batch, finalAttempt: isLastAttempt(job) }),
-    () => transport.close());
+    { onClose: () => transport.close() });
 }

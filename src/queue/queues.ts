@@ -68,13 +68,25 @@ export class Queues {
     this.#opts = jobOptions(cfg);
   }
 
-  /** Resolves once Redis has stored the job. The job id makes a re-relayed message a no-op. */
-  async enqueueSanitize(id: string): Promise<void> {
+  /**
+   * Resolves once Redis has stored the job. The job id makes a re-relayed message a no-op. With `revive`
+   * (the recovery sweep, for records the database says are unfinished) a job that already ended is
+   * removed first: `add` with the id of a finished job would silently do nothing.
+   */
+  async enqueueSanitize(id: string, revive = false): Promise<void> {
+    if (revive) await this.#dropFinished(this.sanitize, id);
     await withTimeout(this.sanitize.add('sanitize', { id }, { ...this.#opts, jobId: id }));
   }
 
-  async enqueueDeliver(id: string, batch: number): Promise<void> {
-    await withTimeout(this.deliver.add('deliver', { id, batch }, { ...this.#opts, jobId: `${id}-b${batch}` }));
+  async enqueueDeliver(id: string, batch: number, revive = false): Promise<void> {
+    const jobId = `${id}-b${batch}`;
+    if (revive) await this.#dropFinished(this.deliver, jobId);
+    await withTimeout(this.deliver.add('deliver', { id, batch }, { ...this.#opts, jobId }));
+  }
+
+  async #dropFinished(queue: Queue, jobId: string): Promise<void> {
+    const state = await withTimeout(queue.getJobState(jobId));
+    if (state === 'failed' || state === 'completed') await withTimeout(queue.remove(jobId));
   }
 
   async ping(): Promise<boolean> {

@@ -44,17 +44,23 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   const state = await unlocks.get(id, index);
   if (state.status === 'unlocked' && state.manifest) return { part: state.manifest, batch: state.batch };
   const max = ctx.config.sanitize.unlockMaxAttempts;
-  if (state.failures >= max) throw new MukaikaError('PASSWORD_ATTEMPTS_EXCEEDED', `${max} wrong passwords`);
-
   const { input, subjectOf } = await heldPart(ctx, id, index);
+  if (!(await unlocks.reserveAttempt(id, index, max))) throw new MukaikaError('PASSWORD_ATTEMPTS_EXCEEDED', `${max} wrong passwords`);
   const log = ctx.log.child({ id, part: index });
-  const res = await sanitizePart({ ...input, password }, { config: ctx.config, log });
+  let res;
+  try {
+    res = await sanitizePart({ ...input, password }, { config: ctx.config, log });
+  } catch (err) {
+    await unlocks.refund(id, index);
+    throw err;
+  }
   // Still encrypted after a password was given is a wrong password too, whichever converter says it.
   if (res.reason === 'WRONG_PASSWORD' || res.reason === 'ENCRYPTED') {
-    const failures = await unlocks.recordFailure(id, index);
+    const failures = (await unlocks.get(id, index)).failures;
     log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: false, failures }, 'unlock: wrong password');
     throw new MukaikaError('WRONG_PASSWORD', `wrong password (${Math.max(0, max - failures)} attempts left)`);
   }
+  await unlocks.refund(id, index);
   const { part, output } = partManifest(input, res);
   log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
   if (!output) {

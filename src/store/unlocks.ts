@@ -32,13 +32,24 @@ export class Unlocks {
     }));
   }
 
-  /** Counts one wrong password; returns the new count. */
-  async recordFailure(id: string, part: number): Promise<number> {
+  /**
+   * Takes one attempt before the (slow) decryption starts, atomically: parallel requests cannot get more
+   * guesses than `max`. False when none is left. An attempt that turns out right or inconclusive is given
+   * back with `refund`; a wrong one stays counted.
+   */
+  async reserveAttempt(id: string, part: number, max: number): Promise<boolean> {
     await this.db.insertInto('unlocks')
-      .values({ message_id: id, part_index: part, failures: 1, status: 'held', batch: null, manifest: null, updated_at: now() })
-      .onConflict((oc) => oc.columns(['message_id', 'part_index']).doUpdateSet((eb) => ({ failures: eb('unlocks.failures', '+', 1), updated_at: now() })))
+      .values({ message_id: id, part_index: part, failures: 0, status: 'held', batch: null, manifest: null, updated_at: now() })
+      .onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing())
       .execute();
-    return (await this.get(id, part)).failures;
+    const res = await this.db.updateTable('unlocks').set((eb) => ({ failures: eb('failures', '+', 1), updated_at: now() }))
+      .where('message_id', '=', id).where('part_index', '=', part).where('failures', '<', max).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async refund(id: string, part: number): Promise<void> {
+    await this.db.updateTable('unlocks').set((eb) => ({ failures: eb('failures', '-', 1), updated_at: now() }))
+      .where('message_id', '=', id).where('part_index', '=', part).where('failures', '>', 0).execute();
   }
 
   async markUnlocked(id: string, part: number, batch: number | null, manifest: PartManifest): Promise<void> {

@@ -30,6 +30,8 @@ export const REASONS = {
   CONVERTER_FAILED: '文書の変換に失敗したため原本を保留しました',
   INTERNAL_ERROR: '内部エラーのため原本を保留しました',
   MIME_LIMIT: 'メール構造が複雑すぎるため以降の部分を保留しました',
+  MESSAGE_TO_TEXT: '添付されたメールをテキスト化しました(中の添付ファイルは一覧のみ)',
+  NESTED_IN_MESSAGE: '添付されたメールの中の添付ファイルのため削除しました(原本は保管されています)',
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;

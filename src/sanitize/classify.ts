@@ -11,7 +11,7 @@ export type Kind =
   | 'empty' | 'pdf' | 'encrypted-pdf' | 'image' | 'svg' | 'epub'
   | 'office' | 'encrypted-office' | 'odf' | 'rtf'
   | 'zip' | 'encrypted-zip' | 'tar' | 'gzip'
-  | 'text' | 'csv' | 'tsv' | 'html'
+  | 'text' | 'csv' | 'tsv' | 'html' | 'message'
   | 'executable' | 'unknown';
 
 export interface Classified {
@@ -92,6 +92,12 @@ export async function classify(b: Buffer, declaredName = '', declaredType = ''):
   // bytes, while real binary formats fail the text test (NULs, control characters).
   const t = isText(b);
   if (!t.ok) return { mime: ft?.mime ?? 'application/octet-stream', kind: 'unknown' };
+  // A forwarded mail (.eml, message/rfc822, or a header block at the very start) is parsed as mail, never
+  // passed on as raw text: its encoded attachments would cross unsanitized inside the text.
+  if (declaredType.toLowerCase().startsWith('message/rfc822') || /\.eml$/i.test(declaredName)
+    || /^(?:received|return-path|delivered-to|message-id|mime-version|date|from|to|subject):[^\n]*\r?\n(?:[ \t][^\n]*\r?\n)*[!-9;-~]+:/i.test(t.text.slice(0, 4096))) {
+    return { mime: 'message/rfc822', kind: 'message' };
+  }
   const m = markup(t.text);
   if (m === 'svg') return { mime: 'image/svg+xml', kind: 'svg' };
   if (SCRIPT_EXT.test(declaredName)) return { mime: 'text/plain', kind: 'executable' };

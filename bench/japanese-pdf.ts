@@ -2,6 +2,8 @@
  * A generated Japanese text-heavy PDF (no corpus needed): A4 pages of dense 明朝 text in a non-embedded
  * Adobe-Japan1 CID font (HeiseiMin-W3, UniJIS-UCS2-H), the way many municipal forms are produced.
  */
+import { assemblePdf } from '../src/sanitize/render/child-warmup.js';
+
 const PARA =
   '地方公共団体における情報セキュリティポリシーに関するガイドラインに基づき、インターネット接続系から' +
   'LGWAN接続系へ取り込むメール及びファイルは、無害化通信により安全を確保したうえで職員へ届ける。' +
@@ -31,15 +33,5 @@ export function japaneseTextPdf(pageCount = 10): Buffer {
     kids.push(add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents ${contents} 0 R /Resources << /Font << /F1 3 0 R >> >> >>`));
   }
   objects[1] = `<< /Type /Pages /Kids [${kids.map((k) => `${k} 0 R`).join(' ')}] /Count ${kids.length} >>`;
-  let out = '%PDF-1.4\n';
-  const offsets: number[] = [];
-  objects.forEach((o, i) => {
-    offsets.push(Buffer.byteLength(out, 'latin1'));
-    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
-  });
-  const xref = Buffer.byteLength(out, 'latin1');
-  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
-  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(out, 'latin1');
+  return assemblePdf(objects);
 }

@@ -24,6 +24,11 @@ function warmupPdf(): Buffer {
     '<< /Type /FontDescriptor /FontName /HeiseiMin-W3 /Flags 6 /FontBBox [0 -141 1000 859] /ItalicAngle 0 /Ascent 859 /Descent -141 /CapHeight 700 /StemV 80 >>',
     `<< /Type /XObject /Subtype /Image /Width 32 /Height 32 /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /ASCIIHexDecode /Length ${img.length + 1} >>\nstream\n${img}>\nendstream`,
   ];
+  return assemblePdf(objects);
+}
+
+/** A PDF file from its objects in order (object 1 is the catalog), with a correct xref table. */
+export function assemblePdf(objects: string[]): Buffer {
   let out = '%PDF-1.4\n';
   const offsets: number[] = [];
   objects.forEach((o, i) => {

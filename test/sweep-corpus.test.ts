@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
-import { sanitizeMessage, sha256 } from '../src/sanitize/pipeline.js';
+import { sha256 } from '../src/sanitize/hash.js';
+import { sanitizeMessage } from '../src/sanitize/pipeline.js';
 import { corpusFile, corpusList, corpusPresent } from './helpers/corpus.js';
 import { checked, messageProblems, outputProblems } from './helpers/fault-outputs.js';
 

@@ -4,7 +4,8 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import type { Manifest } from '../domain/manifest.js';
 import { stopSanitizers } from '../sanitize/lifecycle.js';
-import { sanitizeFile, sanitizeMessage, sha256, type StoredOutput } from '../sanitize/pipeline.js';
+import { sha256 } from '../sanitize/hash.js';
+import { sanitizeFile, sanitizeMessage, type StoredOutput } from '../sanitize/pipeline.js';
 import type { SanitizeContext } from '../sanitize/types.js';
 
 /** A mail is a mail by name (.eml/.msg822) or by a header block at the very start. */

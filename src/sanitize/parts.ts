@@ -1,5 +1,5 @@
-import path from 'node:path';
 import { EVT } from '../log.js';
+import { stem } from './archive/names.js';
 import { sanitizeArchive } from './archive/index.js';
 import { classify, type Classified, type Kind } from './classify.js';
 import { reencodeImage } from './convert/image.js';
@@ -17,12 +17,7 @@ const fixed =
   async (_input, detected) => ({ detectedType: detected.mime, action, reason });
 
 /** Base name of the declared file name without its extension (見積書.xlsx → 見積書); never a path. */
-export function baseName(name: string): string {
-  const leaf = [...path.posix.basename(name.replace(/\\/g, '/'))].filter((c) => c.charCodeAt(0) >= 0x20 && c !== '\x7f').join('');
-  const ext = path.posix.extname(leaf);
-  const base = ext && ext.length < leaf.length ? leaf.slice(0, -ext.length) : leaf;
-  return base.trim() || 'attachment';
-}
+export const baseName = (name: string): string => stem(name);
 
 /**
  * BRIEF §6 as a table, by kind detected from content. Extend by replacing an entry (`HANDLERS.office = …`

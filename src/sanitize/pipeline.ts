@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Manifest, PartManifest, Verdict } from '../domain/manifest.js';
 import { verdictOf } from '../domain/manifest.js';
 import { EVT } from '../log.js';
 import { composeMail } from './compose.js';
+import { sha256 } from './hash.js';
 import { parseMail } from './mime/parse.js';
 import { renderNotice, type NoticeItem } from './notice.js';
 import { sanitizePart } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 
-export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** A sanitized output with its content address, ready for the sanitized store. */
 export interface StoredOutput extends PartOutput {

@@ -2,7 +2,7 @@
  * Archives (BRIEF §6): expand in the isolated child with limits, sanitize each entry by the same table
  * (recursively, depth + 1), repack the sanitized outputs only into a new ZIP, and list every entry.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../hash.js';
 import path from 'node:path';
 import type { PartManifest } from '../../domain/manifest.js';
 import type { PartInput, PartResult, SanitizeContext } from '../types.js';
@@ -23,7 +23,6 @@ interface TreeBudget {
 // Keyed by the context handed to nested calls: one budget per attachment, shared by its nested archives.
 const budgets = new WeakMap<SanitizeContext, TreeBudget>();
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 export async function sanitizeArchive(
   input: PartInput,

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { PartManifest } from '../../domain/manifest.js';
+import { sha256 } from '../hash.js';
 import { parseMail } from '../mime/parse.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 
@@ -21,7 +21,7 @@ export function messageToText(bytes: Buffer, ctx: SanitizeContext, baseName: str
   ];
   const entries: PartManifest[] = mail.attachments.map((a) => ({
     name: a.name, declaredType: a.declaredType, detectedType: 'application/octet-stream', size: a.bytes.length,
-    sha256: createHash('sha256').update(a.bytes).digest('hex'), action: 'removed', reason: 'NESTED_IN_MESSAGE',
+    sha256: sha256(a.bytes), action: 'removed', reason: 'NESTED_IN_MESSAGE',
   }));
   if (entries.length) lines.push('', '---- 添付ファイル(削除済み) ----', ...entries.map((e) => `・${e.name}`));
   const text = `${lines.join('\n').replace(/\r\n?/g, '\n')}\n`;

@@ -9,6 +9,7 @@ import { sha256 } from '../sanitize/hash.js';
 import { noticeItems, partManifest } from '../sanitize/pipeline.js';
 import { sanitizePart } from '../sanitize/parts.js';
 import type { PartInput } from '../sanitize/types.js';
+import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 
 export interface UnlockResult {
@@ -20,19 +21,19 @@ export interface UnlockResult {
 const UNLOCKABLE = new Set(['ENCRYPTED', 'WRONG_PASSWORD']);
 
 /** The held original bytes of part `index`: the n-th attachment of the mail, or the uploaded file itself. */
-async function heldPart(ctx: Context, id: string, index: number): Promise<{ input: Omit<PartInput, 'password'>; manifest: PartManifest; subjectOf?: ReturnType<typeof parseMail> }> {
+async function heldPart(ctx: Context, id: string, index: number): Promise<{ rec: MessageRecord; input: Omit<PartInput, 'password'>; mail?: ReturnType<typeof parseMail> }> {
   const rec = await ctx.records.getMessage(id);
   const manifest = rec?.manifest?.parts[index];
   if (!rec || !manifest) throw new MukaikaError('NOT_FOUND', `no part ${index} of ${id}`);
   if (manifest.action !== 'held' || !UNLOCKABLE.has(manifest.reason)) throw new MukaikaError('BAD_REQUEST', 'this part is not held for a password');
   const raw = await ctx.blobs.get('originals', rec.originalSha256);
-  if (rec.kind === 'file') return { input: { name: manifest.name, declaredType: manifest.declaredType, bytes: raw, depth: 0 }, manifest };
+  if (rec.kind === 'file') return { rec, input: { name: manifest.name, declaredType: manifest.declaredType, bytes: raw, depth: 0 } };
   const s = ctx.config.sanitize;
   const mail = parseMail(raw, { maxDepth: s.maxMimeDepth, maxParts: s.maxMimeParts, maxBodyChars: s.maxBodyChars, links: s.links });
   const att = mail.attachments[index];
   // The parser is deterministic; the hash check makes sure we decrypt exactly the part staff saw listed.
   if (!att || sha256(att.bytes) !== manifest.sha256) throw new MukaikaError('NOT_FOUND', 'held part not found in the original');
-  return { input: { name: att.name, declaredType: att.declaredType, bytes: att.bytes, depth: 0 }, manifest, subjectOf: mail };
+  return { rec, input: { name: att.name, declaredType: att.declaredType, bytes: att.bytes, depth: 0 }, mail };
 }
 
 /**
@@ -45,7 +46,7 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   const state = await unlocks.get(id, index);
   if (state.status === 'unlocked' && state.manifest) return { part: state.manifest, batch: state.batch };
   const max = ctx.config.sanitize.unlockMaxAttempts;
-  const { input, subjectOf } = await heldPart(ctx, id, index);
+  const { rec, input, mail: original } = await heldPart(ctx, id, index);
   if (!(await unlocks.reserveAttempt(id, index, max))) throw new MukaikaError('PASSWORD_ATTEMPTS_EXCEEDED', `${max} wrong passwords`);
   const log = ctx.log.child({ id, part: index });
   let res;
@@ -71,16 +72,15 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
     return { part, batch: null };
   }
   await ctx.blobs.put('sanitized', output.bytes);
-  const rec = (await ctx.records.getMessage(id))!;
-  if (rec.kind === 'file' || !subjectOf) {
+  if (!original) {
     await unlocks.markUnlocked(id, index, null, part);
     return { part, batch: null };
   }
   const batch = index + 1;
   const base = ctx.config.web.publicUrl.replace(/\/$/, '');
   const items = noticeItems([part], () => `${base}/messages/${id}/parts/${index}`);
-  const headers = { ...subjectOf.headers, subject: `[解除済] ${subjectOf.headers.subject}`.trim() };
-  if (subjectOf.headers.messageId) headers.inReplyTo = `<${id}@${ctx.config.hostname}>`;
+  const headers = { ...original.headers, subject: `[解除済] ${original.headers.subject}`.trim() };
+  if (original.headers.messageId) headers.inReplyTo = `<${id}@${ctx.config.hostname}>`;
   const text = `${renderNotice('【無害化通知】パスワード付きファイルを無害化しました。', items)}`
     + `先にお届けしたメール(${id})で保留していた添付ファイルを、パスワードで開いて無害化しました。\n`;
   const mail = await composeMail({

@@ -34,10 +34,11 @@ export async function offlineSanitize(config: Config, file: string, opts: { out?
   mkdirSync(out, { recursive: true });
   const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, process.stderr);
   const ctx = { config, log };
-  const id = `${looksLikeMail(file, bytes) ? 'm' : 'f'}${sha256(bytes).slice(0, 24)}`;
+  const isMail = looksLikeMail(file, bytes);
+  const id = `${isMail ? 'm' : 'f'}${sha256(bytes).slice(0, 24)}`;
   let manifest;
   try {
-    manifest = await sanitizeOne(file, id, bytes, out, ctx, opts);
+    manifest = await sanitizeOne(file, isMail, id, bytes, out, ctx, opts);
   } finally {
     await stopSanitizers();
   }
@@ -45,9 +46,9 @@ export async function offlineSanitize(config: Config, file: string, opts: { out?
   return manifest.verdict === 'sanitized' ? 0 : 2;
 }
 
-async function sanitizeOne(file: string, id: string, bytes: Buffer, out: string, ctx: SanitizeContext, opts: { password?: string }): Promise<Manifest> {
+async function sanitizeOne(file: string, isMail: boolean, id: string, bytes: Buffer, out: string, ctx: SanitizeContext, opts: { password?: string }): Promise<Manifest> {
   let manifest: Manifest;
-  if (looksLikeMail(file, bytes)) {
+  if (isMail) {
     const res = await sanitizeMessage(id, bytes, ctx, opts.password !== undefined ? { password: opts.password } : {});
     writeFileSync(path.join(out, 'message.eml'), res.mail);
     writeOutputs(out, res.outputs);

@@ -80,7 +80,9 @@ export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeCont
     if (output) outputs.push(output);
     ctx.log.info({ evt: EVT.SANITIZE_PART, id, type: part.detectedType, action: part.action, reason: part.reason }, 'part');
   }
-  const verdict: Verdict = verdictOf(parts);
+  // A mail cut by the MIME limits is held even when every part it still had was sanitized.
+  const ofParts = verdictOf(parts);
+  const verdict: Verdict = parsed.truncated && ofParts === 'sanitized' ? 'held' : ofParts;
   const base = config.web.publicUrl.replace(/\/$/, '');
   const items = noticeItems(parts, (i) => `${base}/messages/${id}/parts/${i}`);
   if (parsed.truncated) items.push({ name: '(メール本文・構造)', action: 'held', reason: 'MIME_LIMIT', url: `${base}/messages/${id}` });
@@ -88,10 +90,10 @@ export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeCont
   const mail = await composeMail({
     id, hostname: config.hostname, headers: parsed.headers, text,
     attachments: outputs.map((o) => ({ name: o.name, type: o.type, bytes: o.bytes })),
-    charset: s.outputCharset, verdict: parsed.truncated && verdict === 'sanitized' ? 'held' : verdict,
+    charset: s.outputCharset, verdict,
   });
   const manifest: Manifest = {
-    id, kind: 'message', verdict: parsed.truncated && verdict === 'sanitized' ? 'held' : verdict,
+    id, kind: 'message', verdict,
     body: {
       from: parsed.body.from, charset: parsed.body.charset, linksNeutralised: parsed.body.linksNeutralised,
       ...(parsed.body.declaredCharset ? { declaredCharset: parsed.body.declaredCharset } : {}),

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { PartManifest } from '../domain/manifest.js';
-import type { DB } from './db.js';
+import type { DB, UnlocksTable } from './db.js';
 
 export interface UnlockState {
   failures: number;
@@ -11,25 +11,25 @@ export interface UnlockState {
 
 const now = () => new Date().toISOString();
 
+function toState(r: UnlocksTable): UnlockState {
+  return {
+    failures: r.failures, status: r.status as UnlockState['status'], batch: r.batch,
+    manifest: r.manifest ? (JSON.parse(r.manifest) as PartManifest) : null,
+  };
+}
+
 /** Wrong-password counts and unlock results per held part. Passwords themselves are never stored. */
 export class Unlocks {
   constructor(private readonly db: Kysely<DB>) {}
 
   async get(id: string, part: number): Promise<UnlockState> {
     const r = await this.db.selectFrom('unlocks').selectAll().where('message_id', '=', id).where('part_index', '=', part).executeTakeFirst();
-    if (!r) return { failures: 0, status: 'held', batch: null, manifest: null };
-    return {
-      failures: r.failures, status: r.status as UnlockState['status'], batch: r.batch,
-      manifest: r.manifest ? (JSON.parse(r.manifest) as PartManifest) : null,
-    };
+    return r ? toState(r) : { failures: 0, status: 'held', batch: null, manifest: null };
   }
 
   async all(id: string): Promise<(UnlockState & { part: number })[]> {
     const rows = await this.db.selectFrom('unlocks').selectAll().where('message_id', '=', id).orderBy('part_index').execute();
-    return rows.map((r) => ({
-      part: r.part_index, failures: r.failures, status: r.status as UnlockState['status'], batch: r.batch,
-      manifest: r.manifest ? (JSON.parse(r.manifest) as PartManifest) : null,
-    }));
+    return rows.map((r) => ({ part: r.part_index, ...toState(r) }));
   }
 
   /**

@@ -1,21 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
-import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../src/jobs/workers.js';
 import { corpusFile, corpusPresent } from './helpers/corpus.js';
-import { openHarness, waitFor, type Harness } from './helpers/harness.js';
+import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { RawSmtp } from './helpers/smtp-client.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
 
 const NOTICE = '【無害化通知】このメールは無害化ゲートウェイ(Mukaika)で処理されました。';
-
-interface Flow {
-  h: Harness;
-  smtp: SmtpIngress;
-  sink: SmtpSink;
-  workers: RunningWorker[];
-}
 
 async function send(flow: Flow, raw: Buffer | string, to = ['b@example.lg.jp']): Promise<string> {
   const { client } = await RawSmtp.connect(flow.smtp.port);
@@ -36,18 +26,12 @@ async function delivered(flow: Flow, id: string): Promise<{ parsed: ParsedMail; 
 const lf = (s: string | false | undefined) => (s || '').replace(/\r\n/g, '\n');
 
 describe('mail flows SMTP in → sanitize → SMTP out to the LGWAN sink', () => {
-  const flow = {} as Flow;
+  let flow: Flow;
   beforeAll(async () => {
-    flow.sink = await SmtpSink.start();
-    flow.h = await openHarness({ overrides: { lgwan: { smtpUrl: flow.sink.url } } });
-    flow.smtp = await startSmtp(flow.h.ctx, { port: 0, closeTimeoutMs: 500 });
-    flow.workers = [startSanitizeWorker(flow.h.ctx), startDeliverWorker(flow.h.ctx)];
+    flow = await openFlow();
   });
   afterAll(async () => {
-    await flow.smtp?.close();
-    for (const w of flow.workers ?? []) await w.close();
-    await flow.sink?.close();
-    await flow.h?.close();
+    await flow?.close();
   });
 
   // [file, Subject, body after the notice, sanitized attachments (name → decoded text)]

@@ -1,13 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
 import { requeueStuck } from '../src/jobs/recovery.js';
-import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../src/jobs/workers.js';
 import { describeLedger, settle } from './helpers/fault-ledger.js';
 import { mtaSend, outgoing, summary } from './helpers/fault-mta.js';
-import { openHarness, waitFor, type Harness } from './helpers/harness.js';
+import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
 
 const N = 200;
 
@@ -18,31 +15,22 @@ const N = 200;
  */
 describe('fault: Redis restarted (jobs lost) during intake and processing', () => {
   let redis: RedisChild;
-  let h: Harness;
-  let smtp: SmtpIngress;
-  let sink: SmtpSink;
-  let workers: RunningWorker[] = [];
+  let flow: Flow;
 
   beforeAll(async () => {
     redis = new RedisChild(await RedisChild.freePort());
     await redis.start();
-    sink = await SmtpSink.start();
-    h = await openHarness({ redisUrl: redis.url, overrides: { lgwan: { smtpUrl: sink.url }, queue: { attempts: 8, backoffMs: 200 } } });
-    smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
-    workers = [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)];
+    flow = await openFlow({ redisUrl: redis.url, overrides: { queue: { attempts: 8, backoffMs: 200 } } });
   });
   afterAll(async () => {
-    await smtp?.close();
-    for (const w of workers) await w.close();
-    await sink?.close();
-    await h?.close();
+    await flow?.close();
     await redis?.stop();
   });
 
   it(`loses and duplicates none of ${N} mails`, async () => {
     const mails = outgoing('redis', N);
     const accepted = () => mails.filter((m) => m.id).length;
-    const sending = mtaSend(mails, { port: () => smtp.port, sessions: 10, retryDelayMs: 200 });
+    const sending = mtaSend(mails, { port: () => flow.smtp.port, sessions: 10, retryDelayMs: 200 });
 
     // First restart in the middle of intake, second once intake is over and workers are busy.
     await waitFor(() => accepted() >= N / 3, 60_000, 20);
@@ -61,9 +49,9 @@ describe('fault: Redis restarted (jobs lost) during intake and processing', () =
 
     // The worker role runs this sweep every minute; the test runs it every round with a short age.
     let requeued = 0;
-    const ledger = await settle(h.ctx.records, mails, () => sink.mails, {
+    const ledger = await settle(flow.h.ctx.records, mails, () => flow.sink.mails, {
       timeoutMs: 120_000,
-      tick: async () => { requeued += await requeueStuck(h.ctx, 1000); },
+      tick: async () => { requeued += await requeueStuck(flow.h.ctx, 1000); },
     });
     console.log(describeLedger('Redis killed + restarted ×2 (no persistence)', ledger, `${s.tempFailures} temp failures at intake (${JSON.stringify(s.codes)}); ${requeued} sweep enqueues (idempotent by job id)`));
     expect(ledger.lost).toEqual([]);

@@ -7,7 +7,10 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { closeContext, openContext, type Context } from '../../src/context.js';
+import { startSmtp, type SmtpIngress } from '../../src/ingress/smtp.js';
+import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../../src/jobs/workers.js';
 import { silentLogger } from '../../src/log.js';
+import { SmtpSink } from './smtp-sink.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const PG_URL = process.env.MUKAIKA_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -103,4 +106,32 @@ export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 30_000, s
     if (Date.now() > end) throw new Error(`waitFor timed out${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** The whole mail path in one process: SMTP ingress, both workers, and a real SMTP sink as the LGWAN relay. */
+export interface Flow {
+  h: Harness;
+  smtp: SmtpIngress;
+  sink: SmtpSink;
+  workers: RunningWorker[];
+  close(): Promise<void>;
+}
+
+export async function openFlow(opts: { redisUrl?: string; overrides?: Tree; workers?: boolean; sink?: SmtpSink } = {}): Promise<Flow> {
+  const sink = opts.sink ?? (await SmtpSink.start());
+  const h = await openHarness({
+    ...(opts.redisUrl ? { redisUrl: opts.redisUrl } : {}),
+    overrides: deepMerge({ lgwan: { smtpUrl: sink.url } }, opts.overrides ?? {}),
+  });
+  const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
+  const flow: Flow = {
+    h, smtp, sink, workers: opts.workers === false ? [] : [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)],
+    async close() {
+      await smtp.close();
+      for (const w of flow.workers) await w.close();
+      await sink.close();
+      await h.close();
+    },
+  };
+  return flow;
 }

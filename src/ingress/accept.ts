@@ -70,6 +70,6 @@ async function dropBlobIfOrphan(ctx: Context, sha256: string): Promise<void> {
   try {
     if ((await ctx.records.countByOriginal(sha256)) === 0) await ctx.blobs.remove('originals', sha256);
   } catch {
-    // The database is what failed: keep the blob; an orphan original is harmless and swept by retention.
+    // The database is what failed: keep the blob. No record points to it, so nothing can read or send it.
   }
 }

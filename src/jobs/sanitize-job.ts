@@ -1,14 +1,14 @@
 import type { Context } from '../context.js';
 import { MukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
-import { noticeOnlyMessage, sanitizeFile, sanitizeMessage, type MessageResult } from '../sanitize/pipeline.js';
+import { sanitizeFile, sanitizeMessage } from '../sanitize/pipeline.js';
 
 /**
  * Sanitize one accepted original and hand it to delivery. Idempotent: a record already past `received`
  * only has its delivery job ensured, so a re-run after a crash never sanitizes or delivers twice.
- * `lastAttempt`: the sanitizer has failed every earlier attempt; give up with a notice-only mail.
+ * A failure is thrown for BullMQ to retry; once no retry is left, `giveUpSanitize` sends the notice.
  */
-export async function processSanitize(ctx: Context, id: string, lastAttempt = false): Promise<void> {
+export async function processSanitize(ctx: Context, id: string): Promise<void> {
   const { records, blobs, queues, log, config } = ctx;
   const rec = await records.getMessage(id);
   if (!rec) throw new MukaikaError('RECORD_NOT_READY', `no record ${id}`);
@@ -29,14 +29,7 @@ export async function processSanitize(ctx: Context, id: string, lastAttempt = fa
     return;
   }
 
-  let res: MessageResult;
-  try {
-    res = await sanitizeMessage(id, raw, sctx);
-  } catch (err) {
-    if (!lastAttempt) throw err;
-    log.error({ evt: EVT.SANITIZE_FAILED, id, err }, 'sanitizing failed on every attempt; notice-only mail, original held');
-    res = await noticeOnlyMessage(id, raw, sctx);
-  }
+  const res = await sanitizeMessage(id, raw, sctx);
   for (const o of res.outputs) await blobs.put('sanitized', o.bytes);
   const mail = await blobs.put('sanitized', res.mail);
   await records.saveSanitized(id, {

@@ -66,7 +66,7 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
 
 export function startSanitizeWorker(ctx: Context): RunningWorker {
   return start<SanitizeJobData>(ctx, QUEUE_NAMES.sanitize, ctx.config.queue.sanitizeConcurrency,
-    (job) => processSanitize(ctx, job.data.id, isLastAttempt(job)),
+    (job) => processSanitize(ctx, job.data.id),
     { onClose: () => void stopSanitizers(), onGaveUp: (job, err) => giveUpSanitize(ctx, job.data.id, err.message) });
 }
 

@@ -1,7 +1,8 @@
 /**
  * PDF flattening benchmark (BRIEF §7): Mukaika's flattenPdf vs `gs -sDEVICE=pdfimage24` at the same DPI on
- * the same files, measured in one run, plus MuPDF render-only (in this process, no isolation, no encode) as
- * the floor. Run: npm run bench:pdf   (BENCH_ROUNDS=3 by default; MUKAIKA_SANDBOX=none to measure bwrap off)
+ * the same files, measured in one run, plus the engine's render-only figure as the floor (`mutool draw` to
+ * /dev/null, or MuPDF.js in this process; no isolation, no encode). Run: npm run bench:pdf
+ * (BENCH_ROUNDS=3 by default; MUKAIKA_SANDBOX=none for bwrap off; MUKAIKA_PDF_ENGINE=mupdfjs for the WASM engine)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,10 +13,11 @@ import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { flattenPdf } from '../src/sanitize/convert/pdf.js';
 import { isolationSummary } from '../src/sanitize/render/child.js';
-import { stopRendererSpares } from '../src/sanitize/render/renderer.js';
+import { pdfEngine, stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { CORPUS_DIR } from '../test/helpers/corpus.js';
 import { japaneseTextPdf } from './japanese-pdf.js';
 
+const engine = pdfEngine();
 const config = loadConfig({ env: {}, overrides: {} });
 const ctx = { config, log: silentLogger };
 const dpi = config.sanitize.limits.dpi;
@@ -72,8 +74,15 @@ async function mukaika(file: string): Promise<{ ms: number; bytes: number; pages
   return { ms, bytes: r.output.bytes.length, pages: r.output.pages ?? 0, cpu };
 }
 
+/** The floor: the engine the renderer uses, drawing every page in this machine's open, nothing else. */
 function mupdfRenderOnly(file: string): number {
   const t = performance.now();
+  if (engine === 'mutool') {
+    // Native MuPDF as the child runs it (PNM to a pipe), minus the sandbox, the child and the encoding.
+    const r = spawnSync('mutool', ['draw', '-q', '-r', String(dpi), '-F', 'pnm', '-c', 'rgb', '-o', '/dev/null', file], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`mutool draw failed on ${file}`);
+    return performance.now() - t;
+  }
   const doc = mupdf.Document.openDocument(readFileSync(file), 'application/pdf');
   for (let i = 0; i < doc.countPages(); i++) {
     const page = doc.loadPage(i);
@@ -147,8 +156,8 @@ rmSync(tmp, { recursive: true, force: true });
 const iso = isolationSummary();
 const gsVersion = execFileSync('gs', ['--version']).toString().trim();
 console.log(`PDF flattening at ${dpi} DPI, median of ${rounds} interleaved rounds`);
-console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}, gs ${gsVersion}, sandbox ${iso.sandbox}, cgroup ${iso.cgroup ?? 'none'}`);
+console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load avg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, node ${process.version}, gs ${gsVersion}, sandbox ${iso.sandbox}, cgroup ${iso.cgroup ?? 'none'}, PDF engine ${engine}`);
 console.log('');
-console.log('| file | pages | gs pages/s | Mukaika pages/s | MuPDF render-only pages/s | speed vs gs | gs CPU ms/page | Mukaika CPU ms/page | gs KB/page | Mukaika KB/page | size vs gs |');
+console.log(`| file | pages | gs pages/s | Mukaika pages/s | ${engine === 'mutool' ? 'mutool draw' : 'MuPDF.js'} render-only pages/s | speed vs gs | gs CPU ms/page | Mukaika CPU ms/page | gs KB/page | Mukaika KB/page | size vs gs |`);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) console.log(r);

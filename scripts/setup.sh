@@ -10,7 +10,7 @@ PACKAGES=(
   redis-server bubblewrap
   libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui libreoffice-draw-nogui python3-uno
   fonts-noto-cjk fonts-ipaexfont
-  qpdf poppler-utils ghostscript tesseract-ocr tesseract-ocr-jpn
+  mupdf-tools qpdf poppler-utils ghostscript tesseract-ocr tesseract-ocr-jpn
   zip unzip python3 make g++
 )
 [ "${1:-}" = "--test" ] && PACKAGES+=(postgresql)

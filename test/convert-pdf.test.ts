@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import * as mupdf from 'mupdf';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { flattenPdf } from '../src/sanitize/convert/pdf.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
-import { stopRendererSpares } from '../src/sanitize/render/renderer.js';
+import { pdfEngine, stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { corpusFile, corpusList, corpusPresent } from './helpers/corpus.js';
 import { inspectPdf, popplerGray } from './helpers/output-checks.js';
 import { activePdf, minimalPdf } from './helpers/pdf-fixtures.js';
@@ -91,7 +91,53 @@ function blockDiff(a: { data: Buffer; width: number; height: number }, b: { data
   return diff / blocks;
 }
 
-describe.skipIf(!corpusPresent)('visual fidelity', () => {
+// Both PDF engines draw the same pages: native mutool (the default, installed by scripts/setup.sh) and
+// MuPDF.js (the fallback on a machine without mupdf-tools).
+describe.skipIf(!corpusPresent).each(['mutool', 'mupdfjs'] as const)('visual fidelity (%s engine)', (engine) => {
+  const before = process.env.MUKAIKA_PDF_ENGINE;
+  beforeAll(() => {
+    process.env.MUKAIKA_PDF_ENGINE = engine;
+  });
+  afterAll(() => {
+    if (before === undefined) delete process.env.MUKAIKA_PDF_ENGINE;
+    else process.env.MUKAIKA_PDF_ENGINE = before;
+  });
+
+  it('ContentStreamCycleType3insideType3.pdf (native MuPDF 1.21 loops on it) is flattened, clean', async () => {
+    // With the mutool engine this is the hand-over path: mutool floods stderr, is killed, and MuPDF.js
+    // draws the page in the same child (child-mutool.ts MutoolGaveUp).
+    const r = await flattenPdf(readFileSync(corpusFile('pdf', 'ContentStreamCycleType3insideType3.pdf')), ctx);
+    expect(r).toMatchObject({ action: 'flattened', reason: 'PDF_FLATTENED' });
+    expectClean(r.output!.bytes, r.output!.pages!);
+  });
+
+  it('is the engine in use', () => {
+    expect(pdfEngine()).toBe(engine);
+    if (engine === 'mutool') {
+      delete process.env.MUKAIKA_PDF_ENGINE;
+      expect(pdfEngine(), 'mupdf-tools is installed (scripts/setup.sh), so it is the default').toBe('mutool');
+      process.env.MUKAIKA_PDF_ENGINE = engine;
+    }
+  });
+
+  it('an AES-256 PDF with a Japanese password: held without it, held with a wrong one, flattened with it', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync('/tmp/mk-enc-');
+    try {
+      writeFileSync(`${dir}/in.pdf`, minimalPdf('secret'));
+      execFileSync('qpdf', ['--encrypt', '秘密のパスワード', 'owner', '256', '--', `${dir}/in.pdf`, `${dir}/enc.pdf`]);
+      const enc = readFileSync(`${dir}/enc.pdf`);
+      expect(await flattenPdf(enc, ctx)).toMatchObject({ action: 'held', reason: 'ENCRYPTED' });
+      expect(await flattenPdf(enc, ctx, { password: '秘密のパスワー' })).toMatchObject({ action: 'held', reason: 'ENCRYPTED' });
+      const ok = await flattenPdf(enc, ctx, { password: '秘密のパスワード' });
+      expect(ok).toMatchObject({ action: 'flattened' });
+      expectClean(ok.output!.bytes, 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a flattened page rasterised again by poppler matches poppler’s rendering of the original', async () => {
     const original = readFileSync(corpusFile('pdf', 'tracemonkey.pdf'));
     const r = await flattenPdf(original, ctx);

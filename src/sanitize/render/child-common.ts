@@ -8,6 +8,8 @@ export interface ChildArgs {
   maxPages: number;
   maxPagePixels: number;
   maxSide: number;
+  /** PDF engine: native MuPDF (`mutool`) or MuPDF.js (WASM). Images always use sharp or MuPDF.js. */
+  engine: 'mutool' | 'mupdfjs';
 }
 
 export class ChildFailure extends Error {
@@ -17,14 +19,15 @@ export class ChildFailure extends Error {
 }
 
 export function parseChildArgs(argv: string[]): ChildArgs {
-  const [mode, dpi, maxPages, maxPagePixels, maxSide] = argv;
+  const [mode, dpi, maxPages, maxPagePixels, maxSide, engine = 'mupdfjs'] = argv;
   if (mode !== 'pdf' && mode !== 'image' && mode !== 'svg') throw new Error(`bad mode ${mode}`);
   const n = (s: string | undefined): number => {
     const v = Number(s);
     if (!Number.isSafeInteger(v) || v <= 0) throw new Error(`bad numeric argument ${s}`);
     return v;
   };
-  return { mode, dpi: n(dpi), maxPages: n(maxPages), maxPagePixels: n(maxPagePixels), maxSide: n(maxSide) };
+  if (engine !== 'mutool' && engine !== 'mupdfjs') throw new Error(`bad engine ${engine}`);
+  return { mode, dpi: n(dpi), maxPages: n(maxPages), maxPagePixels: n(maxPagePixels), maxSide: n(maxSide), engine };
 }
 
 /** The data channel, with back-pressure (a slow reader must slow the renderer, not grow its memory). */

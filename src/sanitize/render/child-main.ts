@@ -6,30 +6,15 @@
 import { CHILD_ERROR, encodeDoc, encodeEnd, encodeError, encodeStart } from './frames.js';
 import { repairPageFonts } from './child-pdf-repair.js';
 import { renderImageWithSharp, SHARP_FORMATS } from './child-image.js';
-import { ChildFailure, writePage, type ChildArgs, type PageOut, type Sink } from './child-common.js';
+import { ChildFailure, writePage, type ChildArgs, type Sink } from './child-common.js';
+import { grayIfNeutral, pageSize } from './child-pixels.js';
+import { MutoolGaveUp, renderPdfWithMutool } from './child-mutool.js';
 
-/** RGB pixels whose three channels agree everywhere become one gray channel: a third of the bytes to copy. */
-export function grayIfNeutral(rgb: Uint8Array, width: number, height: number): PageOut {
-  const n = width * height;
-  for (let i = 0, j = 0; i < n; i++, j += 3) {
-    if (rgb[j] !== rgb[j + 1] || rgb[j] !== rgb[j + 2]) return { width, height, channels: 3, pixels: rgb };
-  }
-  const gray = new Uint8Array(n);
-  for (let i = 0, j = 0; i < n; i++, j += 3) gray[i] = rgb[j]!;
-  return { width, height, channels: 1, pixels: gray };
-}
-
-/** Pixel size of a page box at `scale`, refused before anything is allocated for it. */
-export function pageSize(bounds: number[], scale: number, args: ChildArgs): { width: number; height: number } {
-  const [x0 = 0, y0 = 0, x1 = 0, y1 = 0] = bounds;
-  const width = Math.ceil((x1 - x0) * scale - 0.001);
-  const height = Math.ceil((y1 - y0) * scale - 0.001);
-  if (!(width >= 1 && height >= 1)) throw new ChildFailure(CHILD_ERROR.CORRUPT);
-  if (width > args.maxSide || height > args.maxSide || width * height > args.maxPagePixels) throw new ChildFailure(CHILD_ERROR.LIMIT_PIXELS);
-  return { width, height };
-}
-
-async function renderWithMupdf(input: Uint8Array, password: string, args: ChildArgs, sink: Sink): Promise<void> {
+/**
+ * `resume`: native MuPDF already announced `count` pages and sent the first `from` of them (child-mutool.ts);
+ * MuPDF.js carries on from there and must agree on the count.
+ */
+async function renderWithMupdf(input: Uint8Array, password: string, args: ChildArgs, sink: Sink, resume?: { from: number; count?: number }): Promise<void> {
   // Imported here: image-only runs need not pay for loading the WASM module.
   const mupdf = await import('mupdf');
   const magic = args.mode === 'pdf' ? 'application/pdf' : 'image/bmp';
@@ -47,10 +32,12 @@ async function renderWithMupdf(input: Uint8Array, password: string, args: ChildA
   if (all < 1) throw new ChildFailure(CHILD_ERROR.NO_PAGES);
   // Images and SVG are one picture: only the first page (frame) is kept.
   const count = args.mode === 'pdf' ? all : 1;
-  await sink.write(encodeDoc(count));
+  if (resume?.count !== undefined) {
+    if (resume.count !== count) throw new ChildFailure(CHILD_ERROR.CORRUPT);
+  } else await sink.write(encodeDoc(count));
   if (count > args.maxPages) return; // the reader refuses the doc frame; rendering more would be wasted work
   const pdf = args.mode === 'pdf' ? doc.asPDF() : null;
-  for (let i = 0; i < count; i++) {
+  for (let i = resume?.from ?? 0; i < count; i++) {
     if (pdf) {
       try {
         repairPageFonts(pdf, i);
@@ -104,7 +91,15 @@ export async function runChild(args: ChildArgs, stdin: Uint8Array, sink: Sink): 
     // SVG goes to librsvg via sharp: this MuPDF.js build has no SVG document handler. librsvg runs no
     // scripts, and inside the sandbox there is no network and no file worth referencing.
     if (args.mode === 'svg' || (args.mode === 'image' && SHARP_FORMATS.test(input))) await renderImageWithSharp(input, args, sink);
-    else await renderWithMupdf(input, password, args, sink);
+    else if (args.mode === 'pdf' && args.engine === 'mutool') {
+      try {
+        await renderPdfWithMutool(input, password, args, sink);
+      } catch (e) {
+        if (!(e instanceof MutoolGaveUp)) throw e;
+        console.error(`native MuPDF gave up after ${e.pagesSent} page(s): MuPDF.js renders the rest`);
+        await renderWithMupdf(input, password, args, sink, { from: e.pagesSent, ...(e.count !== undefined ? { count: e.count } : {}) });
+      }
+    } else await renderWithMupdf(input, password, args, sink);
   } catch (e) {
     const code = e instanceof ChildFailure ? e.code : CHILD_ERROR.INTERNAL;
     if (!(e instanceof ChildFailure)) console.error('renderer child error:', e instanceof Error ? e.message : String(e));

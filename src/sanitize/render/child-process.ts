@@ -5,6 +5,7 @@
 import { parseChildArgs, type Sink } from './child-common.js';
 import { runChild } from './child-main.js';
 import { warmUp } from './child-warmup.js';
+import { warmUpMutoolPath } from './child-mutool.js';
 
 function stdoutSink(): Sink {
   return {
@@ -28,9 +29,12 @@ export async function runRendererProcess(argv: string[]): Promise<void> {
   // Rerouting, not printing: stdout belongs to the frames.
   Object.assign(console, { log: toStderr, info: toStderr, warn: toStderr, debug: toStderr });
   const args = parseChildArgs(argv);
-  // Load and warm MuPDF before the input arrives: a spare child is then ready the moment a document comes.
-  const mupdf = await import('mupdf');
-  if (args.mode === 'pdf' && process.env.MUKAIKA_RENDERER_WARMUP === '1') warmUp(mupdf, args.dpi);
+  // Load and warm MuPDF.js before the input arrives: a spare child is then ready the moment a document comes.
+  // Native MuPDF starts in milliseconds: nothing to load in advance.
+  if (args.mode !== 'pdf' || args.engine === 'mupdfjs') {
+    const mupdf = await import('mupdf');
+    if (args.mode === 'pdf' && process.env.MUKAIKA_RENDERER_WARMUP === '1') warmUp(mupdf, args.dpi);
+  } else if (process.env.MUKAIKA_RENDERER_WARMUP === '1') await warmUpMutoolPath();
   const input = await readStdin();
   await runChild(args, input, stdoutSink());
   // Exit explicitly once the data channel is flushed: a lingering handle must not keep a renderer alive.

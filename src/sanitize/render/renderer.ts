@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
 import { rendererEntry } from './entry.js';
@@ -7,6 +8,8 @@ import type { Bind } from './sandbox.js';
 import { encodeChildInput, type ChildErrorName } from './frames.js';
 import { FrameViolation, readFrames, type FrameLimits } from './reader.js';
 
+/** Debian's mupdf-tools. */
+const MUTOOL_PATH = '/usr/bin/mutool';
 /** Largest page side in pixels: 16384 is 109 inches at 150 DPI; wider "pages" are degenerate or hostile. */
 export const MAX_PAGE_SIDE = 16384;
 /** Largest image side: JPEG's own format limit. Images are bounded by `limits.imagePixels` first. */
@@ -89,6 +92,18 @@ function failure(action: 'held' | 'removed', reason: ReasonCode, detail: string,
   return { ok: false, action, reason, detail, ...(child ? { child } : {}) };
 }
 
+/**
+ * Which MuPDF draws PDFs: native `mutool` (mupdf-tools, installed by scripts/setup.sh) when present, else
+ * MuPDF.js. Both run inside the same sandbox and cap and speak the same frames; native starts in
+ * milliseconds where MuPDF.js compiles its WASM in every fresh child (docs/renderer.md, "PDF engine").
+ * `MUKAIKA_PDF_ENGINE=mupdfjs|mutool` forces one (benchmarks, tests of the fallback).
+ */
+export function pdfEngine(): 'mutool' | 'mupdfjs' {
+  const forced = process.env.MUKAIKA_PDF_ENGINE;
+  if (forced === 'mutool' || forced === 'mupdfjs') return forced;
+  return existsSync(MUTOOL_PATH) ? 'mutool' : 'mupdfjs';
+}
+
 function rendererSpawnOptions(mode: RenderMode, ctx: SanitizeContext, opts: RenderOptions = {}): RunIsolatedOptions {
   const l = ctx.config.sanitize.limits;
   const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
@@ -96,7 +111,7 @@ function rendererSpawnOptions(mode: RenderMode, ctx: SanitizeContext, opts: Rend
   return {
     name: `renderer:${mode}`,
     entry: opts.entry ?? rendererEntry(),
-    args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide)],
+    args: [mode, String(l.dpi), String(l.pages), String(pagePixels), String(maxSide), pdfEngine()],
     timeoutMs: l.documentTimeoutMs,
     idleTimeoutMs: l.pageTimeoutMs,
     memoryMb: l.rendererMemoryMb,

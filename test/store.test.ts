@@ -65,6 +65,29 @@ describe.each(['sqlite', 'postgres'] as const)('records on %s', (dialect) => {
     ]);
   });
 
+  it('group commit: concurrent writes share transactions, and each settles only with its own outcome', async () => {
+    const before = records.writeCommits;
+    const ids = Array.from({ length: 100 }, (_v, i) => `gc${i}`);
+    const results = await Promise.all([...ids, 'gc0'].map((id) => records.insertMessage(msg(id))));
+    // The duplicate of gc0 joined the same batch and saw the first insert: exactly one true for gc0.
+    expect(results.filter(Boolean).length).toBe(100);
+    const commits = records.writeCommits - before;
+    expect(commits).toBeGreaterThanOrEqual(1);
+    expect(commits).toBeLessThan(10);
+    expect(await records.getMessage('gc99')).toMatchObject({ status: 'received' });
+
+    // A write that fails (no such message: saveSanitized throws) is rolled back alone; its neighbours commit.
+    const mixed = await Promise.allSettled([
+      records.setStatus('gc1', 'delivered'),
+      records.saveSanitized('no-such-id', { verdict: 'sanitized', manifest, sanitizedSha256: 'b'.repeat(64), originalMessageId: null }),
+      records.setStatus('gc2', 'failed', 'x'),
+    ]);
+    expect(mixed.map((m) => m.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await records.getMessage('gc1'))?.status).toBe('delivered');
+    expect((await records.statusHistory('gc2')).map((h) => h.status)).toEqual(['received', 'failed']);
+    expect(await records.deliveries('no-such-id')).toEqual([]);
+  });
+
   it('deletes a record with everything hanging off it', async () => {
     await records.insertMessage(msg('m2'));
     await records.deleteMessage('m2');

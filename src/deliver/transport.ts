@@ -39,9 +39,14 @@ function classify(errors: SmtpError[], out: SendOutcome): void {
 /** nodemailer to the LGWAN MTA with an explicit envelope; never sends to anyone not in `envelope.to`. */
 export class SmtpTransport implements Transport {
   readonly #transporter: Transporter;
-  constructor(url: string, timeoutMs: number) {
+  constructor(url: string, timeoutMs: number, connections = 1) {
     const u = new URL(url);
     this.#transporter = nodemailer.createTransport({
+      // Connections to the relay are kept and reused (RSET between mails) instead of one TCP + EHLO +
+      // STARTTLS per mail; one per delivery job in flight.
+      pool: true,
+      maxConnections: connections,
+      maxMessages: 1000,
       host: u.hostname,
       port: Number(u.port || (u.protocol === 'smtps:' ? 465 : 25)),
       secure: u.protocol === 'smtps:',
@@ -123,5 +128,5 @@ export class MaildirTransport implements Transport {
 }
 
 export function createTransport(cfg: Config): Transport {
-  return cfg.lgwan.smtpUrl ? new SmtpTransport(cfg.lgwan.smtpUrl, cfg.lgwan.connectionTimeoutMs) : new MaildirTransport(cfg.dataDir);
+  return cfg.lgwan.smtpUrl ? new SmtpTransport(cfg.lgwan.smtpUrl, cfg.lgwan.connectionTimeoutMs, cfg.queue.deliverConcurrency) : new MaildirTransport(cfg.dataDir);
 }

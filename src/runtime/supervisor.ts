@@ -8,6 +8,13 @@ const ROLES: string[][] = [['gateway'], ['worker', 'sanitize'], ['worker', 'deli
  * `mukaika start`: one child process per role, so a crash in one (say a worker) never takes the SMTP
  * listener with it. A child that dies is restarted after a pause; SIGTERM is passed on and waited for.
  */
+/**
+ * Environment every role process starts with. Blob writes fsync on libuv's threadpool; its default of 4
+ * threads caps concurrent SMTP sessions' fsyncs (measured 142 → 246 accepted/s at 32). An operator's own
+ * setting wins.
+ */
+export const ROLE_ENV = { UV_THREADPOOL_SIZE: '32' } as const;
+
 export function superviseRoles(log: Logger, env: NodeJS.ProcessEnv, graceMs: number): { stop(): Promise<void> } {
   const cli = fileURLToPath(new URL('../cli.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url));
   const children = new Map<string, ChildProcess>();
@@ -15,9 +22,7 @@ export function superviseRoles(log: Logger, env: NodeJS.ProcessEnv, graceMs: num
 
   const launch = (role: string[]) => {
     const name = role.join(' ');
-    // Blob writes fsync on libuv's threadpool; its default of 4 threads caps concurrent SMTP sessions'
-    // fsyncs (measured 142 → 246 accepted/s at 32). An operator's own setting wins.
-    const childEnv = { UV_THREADPOOL_SIZE: '32', ...env };
+    const childEnv = { ...ROLE_ENV, ...env };
     const child = spawn(process.execPath, [...process.execArgv, cli, ...role], { env: childEnv, stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(name, child);
     child.on('exit', (code, signal) => {

@@ -1,6 +1,7 @@
 import { EVT } from '../log.js';
 import { stem } from './archive/names.js';
 import { sanitizeArchive } from './archive/index.js';
+import { ARCHIVE_SLOTS } from './slots.js';
 import { classify, type Classified, type Kind } from './classify.js';
 import { reencodeImage } from './convert/image.js';
 import { flattenPdf } from './convert/pdf.js';
@@ -38,11 +39,11 @@ export const HANDLERS: Record<Kind, Handler> = {
   rtf: (input, d, ctx) => convertOffice(input, d.mime, ctx),
   'encrypted-office': (input, d, ctx) => unlockOffice(input, d.mime, ctx),
   // Entries go back through this table (sanitizePart is passed in, so archive/ does not import parts.ts).
-  zip: (input, d, ctx) => sanitizeArchive(input, d.mime, ctx, sanitizePart),
-  tar: (input, d, ctx) => sanitizeArchive(input, d.mime, ctx, sanitizePart),
-  gzip: (input, d, ctx) => sanitizeArchive(input, d.mime, ctx, sanitizePart),
+  zip: (input, d, ctx) => archive(input, d.mime, ctx),
+  tar: (input, d, ctx) => archive(input, d.mime, ctx),
+  gzip: (input, d, ctx) => archive(input, d.mime, ctx),
   'encrypted-zip': (input, d, ctx) =>
-    input.password === undefined ? Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }) : sanitizeArchive(input, d.mime, ctx, sanitizePart),
+    input.password === undefined ? Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }) : archive(input, d.mime, ctx),
   text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, baseName(input.name), charsetOf(input.declaredType)),
   csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, baseName(input.name), charsetOf(input.declaredType)),
   tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, baseName(input.name), charsetOf(input.declaredType)),
@@ -51,6 +52,12 @@ export const HANDLERS: Record<Kind, Handler> = {
   executable: fixed('removed', 'EXECUTABLE'),
   unknown: fixed('removed', 'UNKNOWN_TYPE'),
 };
+
+/** A top-level archive holds the process's archive slot while its entries are sanitized (slots.ts). */
+function archive(input: PartInput, mime: string, ctx: SanitizeContext): Promise<PartResult> {
+  const run = () => sanitizeArchive(input, mime, ctx, sanitizePart);
+  return input.depth === 0 ? ARCHIVE_SLOTS.run(run) : run();
+}
 
 /** `charset=` parameter of a declared Content-Type, if any (only a hint to the decoder, which checks it). */
 function charsetOf(declaredType: string): string | undefined {

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Manifest, Verdict } from '../domain/manifest.js';
 import type { DB, Database, MessagesTable } from './db.js';
+import { GroupCommit } from './group-commit.js';
 
 /**
  * Message status, in order. `held` and `failed` are terminal with a reason in the history;
@@ -73,14 +74,22 @@ function toRecord(r: MessagesTable): MessageRecord {
 /** Message records, their status history and one delivery row per recipient, over Kysely. */
 export class Records {
   readonly db: Kysely<DB>;
+  /** The hot writes (accept, sanitize, deliver) share commits: see group-commit.ts. */
+  readonly #writes: GroupCommit;
   constructor(database: Database) {
     this.db = database.db;
+    this.#writes = new GroupCommit(this.db);
+  }
+
+  /** Transactions the shared writes have committed (tests, diagnostics). */
+  get writeCommits(): number {
+    return this.#writes.commits;
   }
 
   /** Inserts unless a record with this id exists; true when this call created it. */
   async insertMessage(m: NewMessage): Promise<boolean> {
     const at = now();
-    return this.db.transaction().execute(async (tx) => {
+    return this.#writes.run(async (tx) => {
       const res = await tx
         .insertInto('messages')
         .values({
@@ -99,7 +108,7 @@ export class Records {
 
   /** Undo of insertMessage when the job could not be queued: nothing half-written stays visible. */
   async deleteMessage(id: string): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.#writes.run(async (tx) => {
       await tx.deleteFrom('deliveries').where('message_id', '=', id).execute();
       await tx.deleteFrom('status_history').where('message_id', '=', id).execute();
       await tx.deleteFrom('messages').where('id', '=', id).execute();
@@ -120,7 +129,7 @@ export class Records {
 
   async setStatus(id: string, status: MessageStatus, detail: string | null = null): Promise<void> {
     const at = now();
-    await this.db.transaction().execute(async (tx) => {
+    await this.#writes.run(async (tx) => {
       await tx.updateTable('messages').set({ status, updated_at: at }).where('id', '=', id).execute();
       await this.history(tx, id, status, detail, at);
     });
@@ -129,7 +138,7 @@ export class Records {
   /** Sanitized result and one pending delivery per recipient, in one transaction. Idempotent. */
   async saveSanitized(id: string, s: { verdict: Verdict; manifest: Manifest; sanitizedSha256: string; originalMessageId: string | null }): Promise<void> {
     const at = now();
-    await this.db.transaction().execute(async (tx) => {
+    await this.#writes.run(async (tx) => {
       const row = await tx.selectFrom('messages').select(['status', 'recipients']).where('id', '=', id).executeTakeFirstOrThrow();
       if (row.status !== 'received') return;
       await tx.updateTable('messages').set({
@@ -163,11 +172,11 @@ export class Records {
 
   /** Records one attempt's outcome for one recipient. A delivered row is never changed again. */
   async markDelivery(id: string, batch: number, recipient: string, status: DeliveryStatus, response: string | null): Promise<void> {
-    await this.db.updateTable('deliveries')
+    await this.#writes.run((tx) => tx.updateTable('deliveries')
       .set((eb) => ({ status, response, attempts: eb('attempts', '+', 1), updated_at: now() }))
       .where('message_id', '=', id).where('batch', '=', batch).where('recipient', '=', recipient)
       .where('status', '!=', 'delivered')
-      .execute();
+      .execute());
   }
 
   async history(tx: Transaction<DB> | Kysely<DB>, id: string, status: string, detail: string | null, at = now()): Promise<void> {

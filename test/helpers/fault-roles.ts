@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { ROLE_ENV } from '../../src/runtime/supervisor.js';
 import type { Harness } from './harness.js';
 
 /**
@@ -19,7 +20,8 @@ export class RoleProcess {
 
   constructor(readonly role: string[], env: NodeJS.ProcessEnv) {
     this.proc = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src', 'cli.ts'), ...role], {
-      cwd: PACKAGE_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
+      // As `mukaika start` runs its roles (supervisor.ts ROLE_ENV).
+      cwd: PACKAGE_ROOT, env: { ...ROLE_ENV, ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     // Keep the tail only: a worker under fault can log a lot.
     this.proc.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-8000); });

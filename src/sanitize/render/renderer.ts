@@ -3,6 +3,7 @@ import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
 import { rendererEntry } from './entry.js';
 import type { SanitizeContext } from '../types.js';
+import { RENDER_SLOTS } from '../slots.js';
 import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
 import type { Bind } from './sandbox.js';
 import { encodeChildInput, type ChildErrorName } from './frames.js';
@@ -135,12 +136,23 @@ export function prewarmRenderers(ctx: SanitizeContext, modes: RenderMode[] = ['p
  * Never returns pixels the reader has not checked against the limits; never resolves ok unless the child
  * sent a complete, well-formed stream and exited cleanly.
  */
-export async function renderIsolated(
+export function renderIsolated(
   mode: RenderMode,
   untrustedBytes: Uint8Array,
   ctx: SanitizeContext,
   onPage: (page: RenderedPage) => Promise<void>,
   opts: RenderOptions = {},
+): Promise<RenderResult> {
+  // One renderer (and its pages in memory) per core, however many jobs the worker runs (slots.ts).
+  return RENDER_SLOTS.run(() => renderNow(mode, untrustedBytes, ctx, onPage, opts));
+}
+
+async function renderNow(
+  mode: RenderMode,
+  untrustedBytes: Uint8Array,
+  ctx: SanitizeContext,
+  onPage: (page: RenderedPage) => Promise<void>,
+  opts: RenderOptions,
 ): Promise<RenderResult> {
   const l = ctx.config.sanitize.limits;
   const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;

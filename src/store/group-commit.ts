@@ -1,0 +1,97 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB } from './db.js';
+
+type Work = (tx: Transaction<DB>) => Promise<unknown>;
+
+interface Pending {
+  work: Work;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Most writes one commit carries: bounds the time a batch holds the database's write lock. */
+export const MAX_BATCH = 128;
+
+/**
+ * Group commit: write transactions requested while another commit is running (or in the same tick) are
+ * carried out together, in one database transaction, each inside its own SAVEPOINT. Each caller's promise
+ * settles only after the whole transaction has committed, so "resolved" still means "durable" (SQLite
+ * `synchronous = FULL`, PostgreSQL's fsync at COMMIT), but one fsync now serves a batch instead of one
+ * write. A write that throws is rolled back to its savepoint and rejected alone; a failed COMMIT rejects
+ * every write of the batch (none of them happened).
+ *
+ * Why: the accept path and the workers each wrote one small transaction per message, and on this disk an
+ * fsync costs 6–8 ms: with better-sqlite3, whose commit blocks the event loop, that capped a gateway at
+ * ~160 messages/s however many SMTP sessions were waiting (BENCHMARKS.md).
+ */
+export class GroupCommit {
+  #queue: Pending[] = [];
+  #scheduled = false;
+  #running = false;
+  #commits = 0;
+
+  constructor(private readonly db: Kysely<DB>) {}
+
+  /** Transactions committed so far (tests, diagnostics). */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  /** Run `work` in the next batch; resolves with its result once the batch is committed. */
+  run<T>(work: (tx: Transaction<DB>) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#running) return;
+    this.#scheduled = true;
+    // setImmediate: writes requested by the I/O events of this loop turn join the same batch.
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#running || this.#queue.length === 0) return;
+    this.#running = true;
+    const batch = this.#queue.splice(0, MAX_BATCH);
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      await this.db.transaction().execute(async (tx) => {
+        for (const p of batch) {
+          if (batch.length === 1) {
+            // Alone: no savepoint needed; its error rolls the transaction back, which is the same thing.
+            outcomes.push({ ok: true, value: await p.work(tx) });
+            continue;
+          }
+          await sql`SAVEPOINT gc`.execute(tx);
+          try {
+            const value = await p.work(tx);
+            await sql`RELEASE SAVEPOINT gc`.execute(tx);
+            outcomes.push({ ok: true, value });
+          } catch (error) {
+            await sql`ROLLBACK TO SAVEPOINT gc`.execute(tx);
+            await sql`RELEASE SAVEPOINT gc`.execute(tx);
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+      this.#commits++;
+      batch.forEach((p, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) p.resolve(o.value);
+        else p.reject(o.error);
+      });
+    } catch (error) {
+      // BEGIN or COMMIT failed (or a lone write threw): nothing of this batch is in the database.
+      for (const p of batch) p.reject(error);
+    } finally {
+      this.#running = false;
+      if (this.#queue.length > 0) this.#schedule();
+    }
+  }
+}

@@ -18,9 +18,11 @@ async function send(port: number, to: string[], subject: string): Promise<string
   return id;
 }
 
+/** Every recipient settled and the message's own status written (a later commit than the last row's). */
 const settled = (h: Harness, id: string) => waitFor(async () => {
   const rows = await h.ctx.records.deliveries(id);
-  return rows.length > 0 && rows.every((r) => r.status !== 'pending') ? rows : undefined;
+  const status = (await h.ctx.records.getMessage(id))?.status;
+  return rows.length > 0 && rows.every((r) => r.status !== 'pending') && (status === 'delivered' || status === 'failed') ? rows : undefined;
 }, 30_000, 100);
 
 describe('delivery to the LGWAN relay: per-recipient results', () => {

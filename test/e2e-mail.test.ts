@@ -99,9 +99,11 @@ describe('mail flows SMTP in → sanitize → SMTP out to the LGWAN sink', () =>
     const id = await send(flow, raw, ['x@example.lg.jp', 'y@example.lg.jp']);
     const { to } = await delivered(flow, id);
     expect(to.sort()).toEqual(['x@example.lg.jp', 'y@example.lg.jp']);
+    // The rows, then the message's status, are written by separate commits after the relay's 250.
     const rows = await waitFor(async () => {
       const r = await flow.h.ctx.records.deliveries(id);
-      return r.every((d) => d.status === 'delivered') ? r : undefined;
+      const status = (await flow.h.ctx.records.getMessage(id))?.status;
+      return r.every((d) => d.status === 'delivered') && status === 'delivered' ? r : undefined;
     });
     expect(rows.map((r) => r.recipient)).toEqual(['x@example.lg.jp', 'y@example.lg.jp']);
     expect((await flow.h.ctx.records.getMessage(id))?.status).toBe('delivered');

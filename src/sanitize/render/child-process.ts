@@ -2,17 +2,45 @@
  * Process plumbing of the renderer child: stdout is the data channel and nothing else may write to it,
  * so console output (MuPDF warnings included) is sent to stderr before any module can print.
  */
+import { createWriteStream } from 'node:fs';
 import { parseChildArgs, type Sink } from './child-common.js';
 import { runChild } from './child-main.js';
 import { warmUp } from './child-warmup.js';
 import { warmUpMutoolPath } from './child-mutool.js';
 
-function stdoutSink(): Sink {
+/** Bytes the child may have queued for the parent before it waits: about two pages at 150 DPI. */
+const QUEUED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The data channel. Written through libuv's threadpool rather than process.stdout, whose writes to a pipe
+ * block the child until the parent has read them: the child keeps draining native MuPDF's pipe (and MuPDF
+ * keeps drawing) while the parent reads, instead of the three taking turns. Back-pressure: at most
+ * QUEUED_BYTES wait in the child.
+ */
+function stdoutSink(): Sink & { close(): Promise<void> } {
+  const out = createWriteStream('', { fd: 1, highWaterMark: QUEUED_BYTES, autoClose: false });
+  let failed: Error | undefined;
+  out.on('error', (e) => {
+    failed = e;
+  });
   return {
-    write: (b) =>
-      new Promise<void>((resolve, reject) => {
-        process.stdout.write(b, (err) => (err ? reject(err) : resolve()));
-      }),
+    write: (b) => {
+      if (failed) return Promise.reject(failed);
+      if (out.write(b)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          out.off('error', onError);
+          resolve();
+        };
+        const onError = (e: Error): void => {
+          out.off('drain', onDrain);
+          reject(e);
+        };
+        out.once('drain', onDrain);
+        out.once('error', onError);
+      });
+    },
+    close: () => new Promise<void>((resolve) => out.end(() => resolve())),
   };
 }
 
@@ -36,7 +64,9 @@ export async function runRendererProcess(argv: string[]): Promise<void> {
     if (args.mode === 'pdf' && process.env.MUKAIKA_RENDERER_WARMUP === '1') warmUp(mupdf, args.dpi);
   } else if (process.env.MUKAIKA_RENDERER_WARMUP === '1') await warmUpMutoolPath();
   const input = await readStdin();
-  await runChild(args, input, stdoutSink());
+  const sink = stdoutSink();
+  await runChild(args, input, sink);
   // Exit explicitly once the data channel is flushed: a lingering handle must not keep a renderer alive.
-  process.stdout.end(() => process.exit(0));
+  await sink.close();
+  process.exit(0);
 }

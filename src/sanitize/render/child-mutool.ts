@@ -24,7 +24,6 @@ const INSPECT_SCRIPT = path.join(PACKAGE_ROOT, 'workers', 'pdf-inspect.js');
 /** The inspection's answer: a status and at most maxPages boxes; anything longer is not from our script. */
 const MAX_INSPECT_BYTES = 4 * 1024 * 1024;
 
-
 interface Inspection {
   status: 'ok' | 'encrypted' | 'wrong-password' | 'corrupt' | 'no-pages';
   pages?: number;

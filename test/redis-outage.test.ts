@@ -6,6 +6,7 @@ import { startDeliverWorker, startSanitizeWorker } from '../src/jobs/workers.js'
 import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
 import { RawSmtp } from './helpers/smtp-client.js';
+import { Redis } from 'ioredis';
 
 const TOKEN = 'outage-token-0123456789';
 const MAIL = (s: string) => `From: a@example.com\r\nTo: b@example.lg.jp\r\nSubject: ${s}\r\n\r\nbody ${s}\r\n`;
@@ -63,5 +64,55 @@ describe('Redis down: 451 / 503, nothing half-written; Redis back: mail flows', 
     const id = reply.split(' ').at(-1)!;
     await waitFor(() => flow.sink.mails.find((m) => m.raw.toString().includes(id)));
     expect(flow.sink.mails).toHaveLength(1);
+  });
+});
+
+describe('Redis out of memory (maxmemory, noeviction): 452 4.3.1 / 507, nothing half-written; memory back: accepted', () => {
+  let redis: RedisChild;
+  let flow: Flow;
+  let filler: Redis;
+  beforeAll(async () => {
+    redis = new RedisChild(await RedisChild.freePort());
+    await redis.start(['--maxmemory-policy', 'noeviction']);
+    flow = await openFlow({ redisUrl: redis.url, workers: false, overrides: { http: { tokenHashes: [hashToken(TOKEN)] } } });
+    filler = new Redis(redis.url);
+    // Redis holding more than its maxmemory, as after a queue backlog or a leak: every write is refused.
+    const big = 'x'.repeat(256 * 1024);
+    for (let i = 0; i < 16; i++) await filler.set(`filler:${i}`, big);
+    await filler.config('SET', 'maxmemory', '2mb');
+  });
+  afterAll(async () => {
+    filler?.disconnect();
+    await flow?.close();
+    await redis?.stop();
+  });
+
+  it('answers 452 4.3.1 over SMTP and 507 over HTTP, leaving no record or spool file', async () => {
+    await expect(filler.set('probe', 'x')).rejects.toThrow(/OOM/);
+    const { client } = await RawSmtp.connect(flow.smtp.port);
+    await client.cmd('EHLO mta.example');
+    const reply = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL('oom'))).at(-1);
+    expect(reply).toMatch(/^452 4\.3\.1 /);
+    client.close();
+
+    const app = buildHttp(flow.h.ctx);
+    const res = await app.inject({
+      method: 'POST', url: '/api/v1/messages?to=b@example.lg.jp',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'message/rfc822' }, payload: MAIL('oom-http'),
+    });
+    await app.close();
+    expect(res.statusCode).toBe(507);
+
+    expect(await flow.h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
+    expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
+  });
+
+  it('accepts again once Redis has memory', async () => {
+    await filler.config('SET', 'maxmemory', '0');
+    const { client } = await RawSmtp.connect(flow.smtp.port);
+    await client.cmd('EHLO mta.example');
+    const reply = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL('oom-over'))).at(-1);
+    client.close();
+    expect(reply).toMatch(/^250 2\.0\.0 queued as /);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { packSamples, TEXT_BITS } from '../src/sanitize/convert/encode.js';
+import { packSamples, TEXT_BITS } from '../src/sanitize/convert/pixels.js';
 import { grayIfNeutral } from '../src/sanitize/render/child-pixels.js';
 
 /** Deterministic pseudo-random bytes (no Math.random: failures must reproduce). */

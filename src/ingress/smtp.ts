@@ -115,9 +115,8 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
       // Stop accepting; sessions already open get 421 4.3.2 from our MAIL handler, and a DATA in progress
       // may finish within the grace period. smtp-server's own close then ends whatever is left.
       server.server.close();
-      const open = (server as unknown as { connections: Set<unknown> }).connections;
       const deadline = Date.now() + (opts.closeTimeoutMs ?? config.queue.shutdownTimeoutMs);
-      while (open.size > 0 && Date.now() < deadline) await sleep(50);
+      while (server.connections.size > 0 && Date.now() < deadline) await sleep(50);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

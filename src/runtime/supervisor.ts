@@ -5,16 +5,16 @@ import type { Logger } from '../log.js';
 const ROLES: string[][] = [['gateway'], ['worker', 'sanitize'], ['worker', 'deliver'], ['web']];
 
 /**
- * `mukaika start`: one child process per role, so a crash in one (say a worker) never takes the SMTP
- * listener with it. A child that dies is restarted after a pause; SIGTERM is passed on and waited for.
- */
-/**
  * Environment every role process starts with. Blob writes fsync on libuv's threadpool; its default of 4
  * threads caps concurrent SMTP sessions' fsyncs (measured 142 → 246 accepted/s at 32). An operator's own
  * setting wins.
  */
 export const ROLE_ENV = { UV_THREADPOOL_SIZE: '32' } as const;
 
+/**
+ * `mukaika start`: one child process per role, so a crash in one (say a worker) never takes the SMTP
+ * listener with it. A child that dies is restarted after a pause; SIGTERM is passed on and waited for.
+ */
 export function superviseRoles(log: Logger, env: NodeJS.ProcessEnv, graceMs: number): { stop(): Promise<void> } {
   const cli = fileURLToPath(new URL('../cli.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url));
   const children = new Map<string, ChildProcess>();

@@ -17,9 +17,6 @@ const fixed =
   (action: 'removed' | 'held', reason: PartResult['reason']): Handler =>
   async (_input, detected) => ({ detectedType: detected.mime, action, reason });
 
-/** Base name of the declared file name without its extension (見積書.xlsx → 見積書); never a path. */
-export const baseName = (name: string): string => stem(name);
-
 /**
  * BRIEF §6 as a table, by kind detected from content. Extend by replacing an entry (`HANDLERS.office = …`
  * when the LibreOffice path lands, `HANDLERS.zip = …` for archive expansion); kinds never fall through
@@ -27,12 +24,12 @@ export const baseName = (name: string): string => stem(name);
  */
 export const HANDLERS: Record<Kind, Handler> = {
   empty: fixed('removed', 'EMPTY'),
-  pdf: (input, _d, ctx) => flattenPdf(input.bytes, ctx, { name: `${baseName(input.name)}.pdf`, ...(input.password ? { password: input.password } : {}) }),
+  pdf: (input, _d, ctx) => flattenPdf(input.bytes, ctx, { name: `${stem(input.name)}.pdf`, ...(input.password ? { password: input.password } : {}) }),
   // The child is authoritative on encryption; the classifier's hint only saves a spawn when there is no password.
   'encrypted-pdf': (input, d, ctx) =>
     input.password ? HANDLERS.pdf(input, d, ctx) : Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }),
-  image: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: baseName(input.name) }),
-  svg: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: baseName(input.name) }),
+  image: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: stem(input.name) }),
+  svg: (input, d, ctx) => reencodeImage(input.bytes, ctx, { mime: d.mime, baseName: stem(input.name) }),
   epub: fixed('removed', 'TYPE_NOT_YET_SUPPORTED'),
   office: (input, d, ctx) => convertOffice(input, d.mime, ctx),
   odf: (input, d, ctx) => convertOffice(input, d.mime, ctx),
@@ -44,11 +41,11 @@ export const HANDLERS: Record<Kind, Handler> = {
   gzip: (input, d, ctx) => archive(input, d.mime, ctx),
   'encrypted-zip': (input, d, ctx) =>
     input.password === undefined ? Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }) : archive(input, d.mime, ctx),
-  text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, baseName(input.name), charsetOf(input.declaredType)),
-  csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, baseName(input.name), charsetOf(input.declaredType)),
-  tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, baseName(input.name), charsetOf(input.declaredType)),
-  html: async (input, _d, ctx) => convertText(input.bytes, 'html', ctx, baseName(input.name), charsetOf(input.declaredType)),
-  message: async (input, _d, ctx) => messageToText(input.bytes, ctx, baseName(input.name)),
+  text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, stem(input.name), charsetOf(input.declaredType)),
+  csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, stem(input.name), charsetOf(input.declaredType)),
+  tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, stem(input.name), charsetOf(input.declaredType)),
+  html: async (input, _d, ctx) => convertText(input.bytes, 'html', ctx, stem(input.name), charsetOf(input.declaredType)),
+  message: async (input, _d, ctx) => messageToText(input.bytes, ctx, stem(input.name)),
   executable: fixed('removed', 'EXECUTABLE'),
   unknown: fixed('removed', 'UNKNOWN_TYPE'),
 };

@@ -9,7 +9,6 @@ import { renderNotice, type NoticeItem } from './notice.js';
 import { sanitizePart } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 
-
 /** A sanitized output with its content address, ready for the sanitized store. */
 export interface StoredOutput extends PartOutput {
   sha256: string;

@@ -10,7 +10,7 @@ interface Pending {
 }
 
 /** Most writes one commit carries: bounds the time a batch holds the database's write lock. */
-export const MAX_BATCH = 128;
+const MAX_BATCH = 128;
 
 /**
  * Group commit: write transactions requested while another commit is running (or in the same tick) are
@@ -60,11 +60,12 @@ export class GroupCommit {
     this.#running = true;
     const batch = this.#queue.splice(0, MAX_BATCH);
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    // Alone, a write needs no savepoint: its error rolls the transaction back, which is the same thing.
+    const alone = batch.length === 1;
     try {
       await this.db.transaction().execute(async (tx) => {
         for (const p of batch) {
-          if (batch.length === 1) {
-            // Alone: no savepoint needed; its error rolls the transaction back, which is the same thing.
+          if (alone) {
             outcomes.push({ ok: true, value: await p.work(tx) });
             continue;
           }

@@ -2,9 +2,9 @@
  * Archives (BRIEF §6): expand in the isolated child with limits, sanitize each entry by the same table
  * (recursively, depth + 1), repack the sanitized outputs only into a new ZIP, and list every entry.
  */
-import { sha256 } from '../hash.js';
 import path from 'node:path';
 import type { PartManifest } from '../../domain/manifest.js';
+import { sha256 } from '../hash.js';
 import type { PartInput, PartResult, SanitizeContext } from '../types.js';
 import type { ExpandLimits } from './expand.js';
 import { decodeEntryName, neutraliseName, stem, uniqueName } from './names.js';
@@ -22,7 +22,6 @@ interface TreeBudget {
 
 // Keyed by the context handed to nested calls: one budget per attachment, shared by its nested archives.
 const budgets = new WeakMap<SanitizeContext, TreeBudget>();
-
 
 export async function sanitizeArchive(
   input: PartInput,

@@ -1,10 +1,8 @@
-import sharp, { type Sharp } from 'sharp';
-import type { RenderedPage } from '../render/renderer.js';
 import { promisify } from 'node:util';
 import { deflate } from 'node:zlib';
+import sharp, { type Sharp } from 'sharp';
+import type { RenderedPage } from '../render/renderer.js';
 import { looksTextLike, packSamples, TEXT_BITS } from './pixels.js';
-
-export { looksTextLike, packSamples, PHOTO_SMOOTH_SHARE, TEXT_BITS } from './pixels.js';
 
 /**
  * Re-encoding of checked pixels (trusted side: the input is raw pixels whose size the reader verified,

@@ -180,36 +180,34 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
       spawnError = e;
     });
     child.once('close', (code, sig) => {
-      (() => {
-        if (total) clearTimeout(total);
-        if (idle) clearTimeout(idle);
-        if (killTimer) clearTimeout(killTimer);
-        clearInterval(watch);
-        signal?.removeEventListener('abort', onAbort);
-        live.delete(child);
-        // Anything left in the group (a grandchild that ignored SIGTERM) goes now.
-        if (child.pid) killGroup(child.pid, 'SIGKILL');
-        if (cgroup) {
-          peak = Math.max(peak, cgroup.peakBytes());
-          if (!end && cgroup.oomKilled()) end = 'memory';
-          // The kernel may take a moment to uncharge an exited group: removing it is not on the caller's path.
-          void cgroup.remove();
-        }
-        const outcome: ChildOutcome = {
-          end: spawnError ? 'spawn-failed' : (end ?? 'exit'),
-          exitCode: code,
-          signal: sig,
-          stderr: spawnError ? `${spawnError.message}\n${stderr}` : stderr,
-          peakMemoryBytes: peak,
-          durationMs: Date.now() - startedAt,
-          sandbox: probe.mode,
-          cgroup: cgroup ? cgroup.version : null,
-        };
-        const logObj = { evt: EVT.RENDERER_KILLED, child: opts.name, end: outcome.end, exitCode: code, signal: sig, peakMb: Math.round(peak / 1048576), ms: outcome.durationMs, sandbox: probe.mode, cgroup: outcome.cgroup, stderr: stderr.slice(-2000) };
-        if (outcome.end !== 'exit' || code !== 0) log.warn(logObj, 'isolated child ended abnormally');
-        else log.debug(logObj, 'isolated child done');
-        resolve(outcome);
-      })();
+      if (total) clearTimeout(total);
+      if (idle) clearTimeout(idle);
+      if (killTimer) clearTimeout(killTimer);
+      clearInterval(watch);
+      signal?.removeEventListener('abort', onAbort);
+      live.delete(child);
+      // Anything left in the group (a grandchild that ignored SIGTERM) goes now.
+      if (child.pid) killGroup(child.pid, 'SIGKILL');
+      if (cgroup) {
+        peak = Math.max(peak, cgroup.peakBytes());
+        if (!end && cgroup.oomKilled()) end = 'memory';
+        // The kernel may take a moment to uncharge an exited group: removing it is not on the caller's path.
+        void cgroup.remove();
+      }
+      const outcome: ChildOutcome = {
+        end: spawnError ? 'spawn-failed' : (end ?? 'exit'),
+        exitCode: code,
+        signal: sig,
+        stderr: spawnError ? `${spawnError.message}\n${stderr}` : stderr,
+        peakMemoryBytes: peak,
+        durationMs: Date.now() - startedAt,
+        sandbox: probe.mode,
+        cgroup: cgroup ? cgroup.version : null,
+      };
+      const logObj = { evt: EVT.RENDERER_KILLED, child: opts.name, end: outcome.end, exitCode: code, signal: sig, peakMb: Math.round(peak / 1048576), ms: outcome.durationMs, sandbox: probe.mode, cgroup: outcome.cgroup, stderr: stderr.slice(-2000) };
+      if (outcome.end !== 'exit' || code !== 0) log.warn(logObj, 'isolated child ended abnormally');
+      else log.debug(logObj, 'isolated child done');
+      resolve(outcome);
     });
   });
 

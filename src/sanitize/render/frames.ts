@@ -11,6 +11,9 @@
  * 2 = gray+alpha, 3 = RGB, 4 = RGBA.
  */
 export const MAGIC = Buffer.from('MKRF', 'latin1');
+
+/** Native MuPDF (Debian's mupdf-tools): the trusted side checks it is there, the child runs it. */
+export const MUTOOL = '/usr/bin/mutool';
 export const VERSION = 1;
 
 export const FRAME = { DOC: 0x44, PAGE: 0x50, END: 0x5a, ERROR: 0x45 } as const;

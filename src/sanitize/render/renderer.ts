@@ -6,11 +6,9 @@ import type { SanitizeContext } from '../types.js';
 import { RENDER_SLOTS } from '../slots.js';
 import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
 import type { Bind } from './sandbox.js';
-import { encodeChildInput, type ChildErrorName } from './frames.js';
+import { encodeChildInput, MUTOOL, type ChildErrorName } from './frames.js';
 import { FrameViolation, readFrames, type FrameLimits } from './reader.js';
 
-/** Debian's mupdf-tools. */
-const MUTOOL_PATH = '/usr/bin/mutool';
 /** Largest page side in pixels: 16384 is 109 inches at 150 DPI; wider "pages" are degenerate or hostile. */
 export const MAX_PAGE_SIDE = 16384;
 /** Largest image side: JPEG's own format limit. Images are bounded by `limits.imagePixels` first. */
@@ -102,13 +100,18 @@ function failure(action: 'held' | 'removed', reason: ReasonCode, detail: string,
 export function pdfEngine(): 'mutool' | 'mupdfjs' {
   const forced = process.env.MUKAIKA_PDF_ENGINE;
   if (forced === 'mutool' || forced === 'mupdfjs') return forced;
-  return existsSync(MUTOOL_PATH) ? 'mutool' : 'mupdfjs';
+  return existsSync(MUTOOL) ? 'mutool' : 'mupdfjs';
+}
+
+/** Pixel limits of one page for `mode`: the child is told them, and the reader enforces them again. */
+function pageLimits(mode: RenderMode, ctx: SanitizeContext): { pagePixels: number; maxSide: number } {
+  const l = ctx.config.sanitize.limits;
+  return mode === 'image' ? { pagePixels: l.imagePixels, maxSide: MAX_IMAGE_SIDE } : { pagePixels: l.pagePixels, maxSide: MAX_PAGE_SIDE };
 }
 
 function rendererSpawnOptions(mode: RenderMode, ctx: SanitizeContext, opts: RenderOptions = {}): RunIsolatedOptions {
   const l = ctx.config.sanitize.limits;
-  const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
-  const maxSide = mode === 'image' ? MAX_IMAGE_SIDE : MAX_PAGE_SIDE;
+  const { pagePixels, maxSide } = pageLimits(mode, ctx);
   return {
     name: `renderer:${mode}`,
     entry: opts.entry ?? rendererEntry(),
@@ -155,8 +158,7 @@ async function renderNow(
   opts: RenderOptions,
 ): Promise<RenderResult> {
   const l = ctx.config.sanitize.limits;
-  const pagePixels = mode === 'image' ? l.imagePixels : l.pagePixels;
-  const maxSide = mode === 'image' ? MAX_IMAGE_SIDE : MAX_PAGE_SIDE;
+  const { pagePixels, maxSide } = pageLimits(mode, ctx);
   const limits: FrameLimits = { maxPages: l.pages, maxWidth: maxSide, maxHeight: maxSide, maxPagePixels: pagePixels, maxTotalBytes: MAX_TOTAL_PIXEL_BYTES };
   const spawnOpts = rendererSpawnOptions(mode, ctx, opts);
   // Test entries get no spare: a hostile test child must not outlive its test.

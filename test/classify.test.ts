@@ -126,6 +126,8 @@ describe.skipIf(!corpusPresent)('classify the corpus', () => {
       'encrypted-attachment.pdf': 'encrypted-pdf',
       'tracemonkey.pdf': 'pdf',
     };
-    for (const [name, kind] of Object.entries(expected)) if (name in seen) expect(`${name}: ${seen[name]}`).toBe(`${name}: ${kind}`);
+    // Every expected file must be in the corpus: a renamed or missing file would otherwise check nothing.
+    expect(Object.keys(expected).filter((name) => !(name in seen))).toEqual([]);
+    for (const [name, kind] of Object.entries(expected)) expect(`${name}: ${seen[name]}`).toBe(`${name}: ${kind}`);
   });
 });

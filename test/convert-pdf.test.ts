@@ -93,7 +93,10 @@ function blockDiff(a: { data: Buffer; width: number; height: number }, b: { data
 
 // Both PDF engines draw the same pages: native mutool (the default, installed by scripts/setup.sh) and
 // MuPDF.js (the fallback on a machine without mupdf-tools).
-describe.skipIf(!corpusPresent).each(['mutool', 'mupdfjs'] as const)('visual fidelity (%s engine)', (engine) => {
+const ENGINES = ['mutool', 'mupdfjs'] as const;
+
+/** Force `engine` for the tests of the calling describe block, and put the setting back after them. */
+function useEngine(engine: (typeof ENGINES)[number]): void {
   const before = process.env.MUKAIKA_PDF_ENGINE;
   beforeAll(() => {
     process.env.MUKAIKA_PDF_ENGINE = engine;
@@ -102,14 +105,10 @@ describe.skipIf(!corpusPresent).each(['mutool', 'mupdfjs'] as const)('visual fid
     if (before === undefined) delete process.env.MUKAIKA_PDF_ENGINE;
     else process.env.MUKAIKA_PDF_ENGINE = before;
   });
+}
 
-  it('ContentStreamCycleType3insideType3.pdf (native MuPDF 1.21 loops on it) is flattened, clean', async () => {
-    // With the mutool engine this is the hand-over path: mutool floods stderr, is killed, and MuPDF.js
-    // draws the page in the same child (child-mutool.ts MutoolGaveUp).
-    const r = await flattenPdf(readFileSync(corpusFile('pdf', 'ContentStreamCycleType3insideType3.pdf')), ctx);
-    expect(r).toMatchObject({ action: 'flattened', reason: 'PDF_FLATTENED' });
-    expectClean(r.output!.bytes, r.output!.pages!);
-  });
+describe.each(ENGINES)('PDF engine %s (generated fixtures)', (engine) => {
+  useEngine(engine);
 
   it('is the engine in use', () => {
     expect(pdfEngine()).toBe(engine);
@@ -136,6 +135,18 @@ describe.skipIf(!corpusPresent).each(['mutool', 'mupdfjs'] as const)('visual fid
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe.skipIf(!corpusPresent).each(ENGINES)('visual fidelity (%s engine)', (engine) => {
+  useEngine(engine);
+
+  it('ContentStreamCycleType3insideType3.pdf (native MuPDF 1.21 loops on it) is flattened, clean', async () => {
+    // With the mutool engine this is the hand-over path: mutool floods stderr, is killed, and MuPDF.js
+    // draws the page in the same child (child-mutool.ts MutoolGaveUp).
+    const r = await flattenPdf(readFileSync(corpusFile('pdf', 'ContentStreamCycleType3insideType3.pdf')), ctx);
+    expect(r).toMatchObject({ action: 'flattened', reason: 'PDF_FLATTENED' });
+    expectClean(r.output!.bytes, r.output!.pages!);
   });
 
   it('a flattened page rasterised again by poppler matches poppler’s rendering of the original', async () => {

@@ -22,10 +22,9 @@ describe('Slots (per-process bound on renderers and archives)', () => {
     expect(peak).toBe(2);
     expect(started).toEqual([0, 1, 2, 3, 4]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
-    // All slots are free again: two more run side by side.
-    const t = Date.now();
+    // Both slots are free again (the failed holder gave its back): two more run side by side.
+    peak = 0;
     await Promise.all([task(5), task(6)]);
-    expect(Date.now() - t).toBeLessThan(1000);
     expect(peak).toBe(2);
   });
 });

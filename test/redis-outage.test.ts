@@ -15,6 +15,30 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
 }
 
+/**
+ * One mail over SMTP and one over HTTP are both refused with the given reply and status, and neither left a
+ * record or a spool file behind.
+ */
+async function refusedLeavingNothing(flow: Flow, tag: string, smtpReply: RegExp, httpStatus: number): Promise<{ http: { headers: Record<string, unknown> } }> {
+  const { client } = await RawSmtp.connect(flow.smtp.port);
+  await client.cmd('EHLO mta.example');
+  const reply = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL(tag))).at(-1);
+  expect(reply).toMatch(smtpReply);
+  client.close();
+
+  const app = buildHttp(flow.h.ctx);
+  const res = await app.inject({
+    method: 'POST', url: '/api/v1/messages?to=b@example.lg.jp',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'message/rfc822' }, payload: MAIL(`${tag}-http`),
+  });
+  await app.close();
+  expect(res.statusCode).toBe(httpStatus);
+
+  expect(await flow.h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
+  expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
+  return { http: res };
+}
+
 describe('Redis down: 451 / 503, nothing half-written; Redis back: mail flows', () => {
   let redis: RedisChild;
   let flow: Flow;
@@ -31,24 +55,8 @@ describe('Redis down: 451 / 503, nothing half-written; Redis back: mail flows', 
 
   it('answers 451 4.3.0 over SMTP and 503 with Retry-After over HTTP, leaving no record or spool file', async () => {
     await redis.stop();
-    const { client } = await RawSmtp.connect(flow.smtp.port);
-    await client.cmd('EHLO mta.example');
-    const reply = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL('down'))).at(-1);
-    expect(reply).toMatch(/^451 4\.3\.0 /);
-    client.close();
-
-    const app = buildHttp(flow.h.ctx);
-    const res = await app.inject({
-      method: 'POST', url: '/api/v1/messages?to=b@example.lg.jp',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'message/rfc822' }, payload: MAIL('down-http'),
-    });
-    await app.close();
-    expect(res.statusCode).toBe(503);
-    expect(res.headers['retry-after']).toBeDefined();
-
-    const rows = await flow.h.ctx.database.db.selectFrom('messages').selectAll().execute();
-    expect(rows).toEqual([]);
-    expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
+    const { http } = await refusedLeavingNothing(flow, 'down', /^451 4\.3\.0 /, 503);
+    expect(http.headers['retry-after']).toBeDefined();
   });
 
   it('accepts and delivers again once Redis is back', async () => {
@@ -89,22 +97,7 @@ describe('Redis out of memory (maxmemory, noeviction): 452 4.3.1 / 507, nothing 
 
   it('answers 452 4.3.1 over SMTP and 507 over HTTP, leaving no record or spool file', async () => {
     await expect(filler.set('probe', 'x')).rejects.toThrow(/OOM/);
-    const { client } = await RawSmtp.connect(flow.smtp.port);
-    await client.cmd('EHLO mta.example');
-    const reply = (await client.send('a@example.com', ['b@example.lg.jp'], MAIL('oom'))).at(-1);
-    expect(reply).toMatch(/^452 4\.3\.1 /);
-    client.close();
-
-    const app = buildHttp(flow.h.ctx);
-    const res = await app.inject({
-      method: 'POST', url: '/api/v1/messages?to=b@example.lg.jp',
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'message/rfc822' }, payload: MAIL('oom-http'),
-    });
-    await app.close();
-    expect(res.statusCode).toBe(507);
-
-    expect(await flow.h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
-    expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
+    await refusedLeavingNothing(flow, 'oom', /^452 4\.3\.1 /, 507);
   });
 
   it('accepts again once Redis has memory', async () => {

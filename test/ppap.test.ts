@@ -5,11 +5,8 @@ import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
-import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
-import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../src/jobs/workers.js';
-import { openHarness, waitFor, type Harness } from './helpers/harness.js';
+import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { RawSmtp } from './helpers/smtp-client.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
 
 const TOKEN = 'ppap-token-0123456789abcdef';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-ppap-'));
@@ -34,30 +31,21 @@ function mailWith(zip: Buffer, subject: string): string {
 }
 
 describe('PPAP round trip: held → wrong password refused and counted → right password → follow-up mail', () => {
-  let sink: SmtpSink;
-  let h: Harness;
-  let smtp: SmtpIngress;
-  let workers: RunningWorker[];
+  let flow: Flow;
   let app: ReturnType<typeof buildHttp>;
   beforeAll(async () => {
-    sink = await SmtpSink.start();
-    h = await openHarness({ overrides: { lgwan: { smtpUrl: sink.url }, http: { tokenHashes: [hashToken(TOKEN)] }, sanitize: { unlockMaxAttempts: 3 } } });
-    smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
-    workers = [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)];
-    app = buildHttp(h.ctx);
+    flow = await openFlow({ overrides: { http: { tokenHashes: [hashToken(TOKEN)] }, sanitize: { unlockMaxAttempts: 3 } } });
+    app = buildHttp(flow.h.ctx);
     await app.ready();
   });
   afterAll(async () => {
     await app?.close();
-    await smtp?.close();
-    for (const w of workers ?? []) await w.close();
-    await sink?.close();
-    await h?.close();
+    await flow?.close();
     rmSync(tmp, { recursive: true, force: true });
   });
 
   async function sendMail(raw: string): Promise<string> {
-    const { client } = await RawSmtp.connect(smtp.port);
+    const { client } = await RawSmtp.connect(flow.smtp.port);
     await client.cmd('EHLO mta.example');
     const r = (await client.send('vendor@example.com', ['staff@example.lg.jp'], raw)).at(-1)!;
     client.close();
@@ -70,11 +58,11 @@ describe('PPAP round trip: held → wrong password refused and counted → right
 
   it('holds the encrypted zip, tells the recipient, and unlocks it with the right password only', async () => {
     const id = await sendMail(mailWith(ppapZip('s3cret-PPAP'), 'ppap1'));
-    const first = await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}\r\n`)));
+    const first = await waitFor(() => flow.sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}\r\n`)));
     const parsed = await simpleParser(first.raw);
     expect(parsed.text).toMatch(/・shiryou\.zip — 保留: パスワード付きのため原本を保留しました/);
     expect(parsed.attachments).toHaveLength(0);
-    const rec = await h.ctx.records.getMessage(id);
+    const rec = await flow.h.ctx.records.getMessage(id);
     expect(rec?.manifest?.parts[0]).toMatchObject({ name: 'shiryou.zip', action: 'held', reason: 'ENCRYPTED' });
 
     const wrong = await unlock(id, 'guess');
@@ -87,7 +75,7 @@ describe('PPAP round trip: held → wrong password refused and counted → right
     expect(right.statusCode, right.body).toBe(200);
     expect(right.json()).toMatchObject({ id, status: 'unlocked', batch: 1, part: { action: 'converted', output: { type: 'application/zip' } } });
 
-    const follow = await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}-u1`)));
+    const follow = await waitFor(() => flow.sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}-u1`)));
     expect(follow.to).toEqual(['staff@example.lg.jp']);
     const fp = await simpleParser(follow.raw);
     expect(fp.subject).toBe('[解除済] ppap1');
@@ -105,12 +93,12 @@ describe('PPAP round trip: held → wrong password refused and counted → right
     // A second unlock returns the same result and sends nothing again.
     expect((await unlock(id, 's3cret-PPAP')).json()).toMatchObject({ batch: 1 });
     await new Promise((r) => setTimeout(r, 500));
-    expect(sink.mails.filter((m) => m.raw.toString().includes(`${id}-u1`))).toHaveLength(1);
+    expect(flow.sink.mails.filter((m) => m.raw.toString().includes(`${id}-u1`))).toHaveLength(1);
   });
 
   it('locks the unlock after too many wrong passwords, also when they come in parallel', async () => {
     const id = await sendMail(mailWith(ppapZip('another-one'), 'ppap2'));
-    await waitFor(async () => (await h.ctx.records.getMessage(id))?.manifest);
+    await waitFor(async () => (await flow.h.ctx.records.getMessage(id))?.manifest);
     // In parallel, as a script would try: still no more than unlockMaxAttempts (3) guesses get decrypted.
     const codes = (await Promise.all([0, 1, 2, 3, 4].map((i) => unlock(id, `nope${i}`)))).map((r) => r.statusCode).sort();
     expect(codes).toEqual([422, 422, 422, 429, 429]);

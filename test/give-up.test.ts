@@ -2,13 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import { startSmtp } from '../src/ingress/smtp.js';
 import { requeueStuck } from '../src/jobs/recovery.js';
 import { startDeliverWorker, startSanitizeWorker } from '../src/jobs/workers.js';
 import { workerConnection } from '../src/queue/queues.js';
-import { openHarness, waitFor } from './helpers/harness.js';
+import { openFlow, waitFor } from './helpers/harness.js';
 import { RawSmtp } from './helpers/smtp-client.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
 
 async function accept(port: number, subject: string): Promise<string> {
   const { client } = await RawSmtp.connect(port);
@@ -20,10 +18,9 @@ async function accept(port: number, subject: string): Promise<string> {
 
 describe('work that fails for good still reaches the recipient, and finished jobs do not block recovery', () => {
   it('sends a notice-only mail when the sanitize job cannot succeed (original gone)', async () => {
-    const sink = await SmtpSink.start();
-    const h = await openHarness({ overrides: { lgwan: { smtpUrl: sink.url } } });
-    const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
-    const workers = [];
+    // Workers start only once the fault is in place.
+    const flow = await openFlow({ workers: false });
+    const { h, sink, smtp, workers } = flow;
     try {
       const id = await accept(smtp.port, 'lost-original');
       const rec = await h.ctx.records.getMessage(id);
@@ -35,18 +32,14 @@ describe('work that fails for good still reaches the recipient, and finished job
       expect(parsed.headers.get('x-mukaika-verdict')).toBe('held');
       expect((await waitFor(async () => (await h.ctx.records.getMessage(id))?.status === 'delivered' || undefined))).toBe(true);
     } finally {
-      await smtp.close();
-      for (const w of workers) await w.close();
-      await sink.close();
-      await h.close();
+      await flow.close();
     }
   });
 
   it('the recovery sweep runs again a record whose job already ended while the record still waits', async () => {
-    const sink = await SmtpSink.start();
-    const h = await openHarness({ overrides: { lgwan: { smtpUrl: sink.url } } });
-    const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
-    const workers = [];
+    // Workers start only once the fault is in place.
+    const flow = await openFlow({ workers: false });
+    const { h, sink, smtp, workers } = flow;
     try {
       const id = await accept(smtp.port, 'stale-job');
       // The race the review found: the job ended (here: failed for good) while the record stayed `received`.
@@ -65,10 +58,7 @@ describe('work that fails for good still reaches the recipient, and finished job
       await sleep(500); // a second copy, if any, would arrive now
       expect(sink.mails).toHaveLength(1);
     } finally {
-      await smtp.close();
-      for (const w of workers) await w.close();
-      await sink.close();
-      await h.close();
+      await flow.close();
     }
   });
 });

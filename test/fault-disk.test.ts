@@ -6,11 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
-import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../src/jobs/workers.js';
 import { describeLedger, settle } from './helpers/fault-ledger.js';
 import { mtaSend, outgoing, summary } from './helpers/fault-mta.js';
-import { openHarness, waitFor, type Harness } from './helpers/harness.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { openFlow, waitFor, type Flow, type Harness } from './helpers/harness.js';
+import type { SmtpSink } from './helpers/smtp-sink.js';
 
 const N = 200;
 const RESERVE = 2 << 20;
@@ -67,33 +66,28 @@ if (!canMount) console.warn('NOTE: no tmpfs (not root, or MUKAIKA_FAULT_NO_TMPFS
  * retries and the job retries must end with every mail delivered once.
  */
 describe.skipIf(!canMount)('fault: data disk full (tmpfs)', () => {
+  let flow: Flow | undefined;
   let h: Harness;
   let reserve: SmtpIngress;
   let noReserve: SmtpIngress;
   let sink: SmtpSink;
-  let workers: RunningWorker[] = [];
 
   beforeAll(async () => {
     disk = mountTmpfs();
     if (!disk) throw new Error('tmpfs mount failed after the probe succeeded');
-    sink = await SmtpSink.start();
-    h = await openHarness({
+    flow = await openFlow({
       overrides: {
-        dataDir: disk, databaseUrl: `sqlite:${path.join(disk!, 'db.sqlite')}`,
-        smtp: { minFreeBytes: RESERVE }, lgwan: { smtpUrl: sink.url }, queue: { attempts: 12, backoffMs: 200 },
+        dataDir: disk, databaseUrl: `sqlite:${path.join(disk, 'db.sqlite')}`,
+        smtp: { minFreeBytes: RESERVE }, queue: { attempts: 12, backoffMs: 200 },
       },
     });
-    reserve = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
+    ({ h, sink, smtp: reserve } = flow);
     // Same stores, no reserve: the only way to reach a real ENOSPC in the spool.
     noReserve = await startSmtp({ ...h.ctx, config: { ...h.ctx.config, smtp: { ...h.ctx.config.smtp, minFreeBytes: 0 } } }, { port: 0, closeTimeoutMs: 500 });
-    workers = [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)];
   });
   afterAll(async () => {
-    await reserve?.close();
     await noReserve?.close();
-    for (const w of workers) await w.close();
-    await sink?.close();
-    await h?.close();
+    await flow?.close();
     if (disk) {
       execFileSync('umount', [disk]);
       rmSync(disk, { recursive: true, force: true });
@@ -144,25 +138,20 @@ describe.skipIf(!canMount)('fault: data disk full (tmpfs)', () => {
 
 /** Without root (no tmpfs): the reserve check alone, with smtp.minFreeBytes above the disk's free space. */
 describe.skipIf(canMount)('fault: data disk "full" by configuration (smtp.minFreeBytes > free space)', () => {
+  let flow: Flow | undefined;
   let h: Harness;
   let full: SmtpIngress;
   let normal: SmtpIngress;
   let sink: SmtpSink;
-  let workers: RunningWorker[] = [];
 
   beforeAll(async () => {
-    sink = await SmtpSink.start();
-    h = await openHarness({ overrides: { lgwan: { smtpUrl: sink.url } } });
+    flow = await openFlow();
+    ({ h, sink, smtp: normal } = flow);
     full = await startSmtp({ ...h.ctx, config: { ...h.ctx.config, smtp: { ...h.ctx.config.smtp, minFreeBytes: Number.MAX_SAFE_INTEGER } } }, { port: 0, closeTimeoutMs: 500 });
-    normal = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
-    workers = [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)];
   });
   afterAll(async () => {
     await full?.close();
-    await normal?.close();
-    for (const w of workers) await w.close();
-    await sink?.close();
-    await h?.close();
+    await flow?.close();
   });
 
   it(`answers 452 4.3.1 while below the reserve and loses none of ${N} mails`, async () => {

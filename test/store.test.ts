@@ -150,4 +150,50 @@ describe('retention of originals', () => {
       await h.close();
     }
   });
+
+  it('a blob is put back when a record of the same bytes appears while retention removes it', async () => {
+    const { openHarness } = await import('./helpers/harness.js');
+    const h = await openHarness();
+    try {
+      const bytes = Buffer.from('relayed again as retention runs');
+      const { sha256: sha } = await h.ctx.blobs.put('originals', bytes);
+      // The race: once the blob is moved aside, an accept of the same bytes writes its copy and records it.
+      const removed = await h.ctx.blobs.removeUnlessNeeded('originals', sha, async () => {
+        expect(await h.ctx.blobs.has('originals', sha)).toBe(false);
+        await h.ctx.blobs.put('originals', bytes);
+        return true;
+      });
+      expect(removed).toBe(false);
+      expect((await h.ctx.blobs.get('originals', sha)).equals(bytes)).toBe(true);
+      expect(await h.ctx.blobs.removeUnlessNeeded('originals', sha, async () => false)).toBe(true);
+      expect(await h.ctx.blobs.has('originals', sha)).toBe(false);
+      expect(readdirSync(path.join(h.dir, 'blobs', 'tmp'))).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('an accept whose original vanished before it was recorded answers STORAGE_ERROR (451) and keeps no record', async () => {
+    const { openHarness } = await import('./helpers/harness.js');
+    const { acceptOriginal } = await import('../src/ingress/accept.js');
+    const h = await openHarness();
+    try {
+      const store = h.ctx.blobs;
+      // Retention moving the identical older copy aside right after the spool found it present.
+      const racing = Object.assign(Object.create(store) as BlobStore, {
+        putStream: async (...args: Parameters<BlobStore['putStream']>) => {
+          const put = await store.putStream(...args);
+          await store.remove('originals', put.sha256);
+          return put;
+        },
+      });
+      const input = () => ({ kind: 'message' as const, source: 'smtp' as const, envelope: { from: 'a@example.com', to: ['b@example.lg.jp'] }, data: Readable.from([Buffer.from('Subject: x\r\n\r\nbody\r\n')]), maxBytes: 1e6 });
+      await expect(acceptOriginal({ ...h.ctx, blobs: racing }, input())).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
+      expect(await h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
+      // Without the race the same mail is accepted.
+      expect(await acceptOriginal(h.ctx, input())).toMatchObject({ duplicate: false });
+    } finally {
+      await h.close();
+    }
+  });
 });

@@ -53,6 +53,13 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
     await dropBlobIfOrphan(ctx, blob.sha256);
     throw new MukaikaError('DATABASE_UNAVAILABLE', (err as Error).message, { cause: err });
   }
+  // Identical bytes already stored are kept, not rewritten (blobs.ts); retention may have moved that copy
+  // aside in the meantime. Now that our record holds the content (retention puts it back for a record it
+  // sees), it must be there, or the sender tries again later rather than getting a 250 for nothing.
+  if (inserted && !(await blobs.has('originals', blob.sha256))) {
+    await records.deleteMessage(id).catch((e: unknown) => log.error({ err: e, id }, 'could not undo record'));
+    throw new MukaikaError('STORAGE_ERROR', 'original went away before it was recorded');
+  }
   try {
     await queues.enqueueSanitize(id);
   } catch (err) {

@@ -13,9 +13,10 @@ export async function purgeOriginals(ctx: Context, now = Date.now()): Promise<nu
   const at = new Date(now).toISOString();
   for (const m of due) {
     await db.updateTable('messages').set({ original_purged_at: at }).where('id', '=', m.id).execute();
-    const keep = await db.selectFrom('messages').select('id')
-      .where('original_sha256', '=', m.original_sha256).where('original_purged_at', 'is', null).executeTakeFirst();
-    if (!keep) await ctx.blobs.remove('originals', m.original_sha256);
+    const kept = async (): Promise<boolean> => (await db.selectFrom('messages').select('id')
+      .where('original_sha256', '=', m.original_sha256).where('original_purged_at', 'is', null).executeTakeFirst()) !== undefined;
+    // Asked again once the blob is moved aside: an accept of the same bytes may have recorded it meanwhile.
+    if (!(await kept())) await ctx.blobs.removeUnlessNeeded('originals', m.original_sha256, kept);
   }
   return due.length;
 }

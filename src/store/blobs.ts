@@ -106,6 +106,31 @@ export class BlobStore {
     await rm(this.pathOf(area, sha256), { force: true });
   }
 
+  /**
+   * Remove a blob unless `stillNeeded()`, asked once the blob is out of sight, says otherwise. The blob is
+   * first moved aside (atomically), so a writer of the same bytes that looks now finds nothing and writes its
+   * own copy; a record that appeared meanwhile gets the blob put back. Used by retention, whose decision
+   * (no record keeps this original) can be overtaken by an accept of identical bytes.
+   */
+  async removeUnlessNeeded(area: BlobArea, sha256: string, stillNeeded: () => Promise<boolean>): Promise<boolean> {
+    const dest = this.pathOf(area, sha256);
+    const aside = path.join(this.root, 'tmp', `aside-${randomBytes(8).toString('hex')}`);
+    try {
+      await rename(dest, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw toMukaikaError(err);
+    }
+    if (await stillNeeded().catch(() => true)) {
+      // Identical bytes: replacing a copy a writer has just put there changes nothing.
+      await rename(aside, dest);
+      await fsyncDir(path.dirname(dest));
+      return false;
+    }
+    await unlink(aside);
+    return true;
+  }
+
   async has(area: BlobArea, sha256: string): Promise<boolean> {
     return stat(this.pathOf(area, sha256)).then(() => true, () => false);
   }

@@ -74,8 +74,10 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
 }
 
 async function dropBlobIfOrphan(ctx: Context, sha256: string): Promise<void> {
+  const needed = async (): Promise<boolean> => (await ctx.records.countByOriginal(sha256)) > 0;
   try {
-    if ((await ctx.records.countByOriginal(sha256)) === 0) await ctx.blobs.remove('originals', sha256);
+    // Asked again once the blob is aside, like retention: a concurrent accept of the same bytes keeps it.
+    if (!(await needed())) await ctx.blobs.removeUnlessNeeded('originals', sha256, needed);
   } catch {
     // The database is what failed: keep the blob. No record points to it, so nothing can read or send it.
   }

@@ -6,7 +6,9 @@
  * `mukaika worker deliver` (SQLite, the Redis at REDIS_URL with a private prefix, fsync on). The baseline is
  * a plain smtp-server that only drains (this file re-run with --serve-sink) driven by the same client: the
  * protocol floor. Results are printed as ratios against it.
+ * CPU per mail is read from /proc for each role (and the gateway's main thread), Redis and this process.
  * Run: npm run bench:smtp [-- --mails 2000 --pdf-mails 20 --db postgres]
+ * Profile the roles: ROLE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:smtp
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,7 +16,9 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { PDFDocument, StandardFonts, rgb } from 'pdf-lib';
+import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
+import { ROLE_ENV } from '../src/runtime/supervisor.js';
 import { mailWithAttachment, textMail } from '../test/helpers/fault-mta.js';
 import { freePort, roleEnv, startGateway, startWorker, type RoleProcess } from '../test/helpers/fault-roles.js';
 import { openHarness } from '../test/helpers/harness.js';
@@ -86,6 +90,27 @@ const rssKb = (p: RoleProcess) => {
   }
 };
 
+/** CPU seconds (user + system) a process has used so far, from /proc (NaN when gone or not ours to read). */
+const cpuSeconds = (pid: number | undefined, mainThreadOnly = false) => {
+  try {
+    const f = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+};
+async function redisPid(url: string): Promise<number | undefined> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    return Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1]) || undefined;
+  } catch {
+    return undefined;
+  } finally {
+    r.disconnect();
+  }
+}
+
 async function threePagePdf(): Promise<Buffer> {
   const doc = await PDFDocument.create();
   const font = await doc.embedFont(StandardFonts.Helvetica);
@@ -108,7 +133,7 @@ const PDF_MAILS = arg('pdf-mails', 20);
 const SESSIONS = 20;
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
-console.log(`SMTP load benchmark (${process.argv.includes('postgres') ? 'PostgreSQL' : 'SQLite'}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 4}) — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, loadavg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+console.log(`SMTP load benchmark (${process.argv.includes('postgres') ? 'PostgreSQL' : 'SQLite'}, roles' UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? ROLE_ENV.UV_THREADPOOL_SIZE}) — ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}, loadavg ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 const DB = process.argv.includes('postgres') ? 'postgres' : 'sqlite';
 const h = await openHarness({ db: DB });
 const arrivals = new Map<string, number>();
@@ -127,16 +152,22 @@ try {
   const floor = await load(sinkPort, text, SESSIONS);
   const gw = await startGateway(re);
   procs.push(gw);
+  const rPid = await redisPid(h.config.redisUrl);
+  const gwCpu0 = [cpuSeconds(gw.proc.pid), cpuSeconds(gw.proc.pid, true), cpuSeconds(rPid), cpuSeconds(process.pid)] as const;
   const intake = await load(re.smtpPort, text, SESSIONS);
+  const gwCpu = [cpuSeconds(gw.proc.pid), cpuSeconds(gw.proc.pid, true), cpuSeconds(rPid), cpuSeconds(process.pid)].map((v, i) => f((v - gwCpu0[i]!) * 1000 / MAILS, 2));
   const ok = intake.sent.filter((s) => s.id);
   console.log(`\n5 KB text, ${SESSIONS} sessions, ${MAILS} mails`);
   console.log(`  plain sink (floor): ${f(MAILS / floor.seconds)} accepted/s, p50 ${pct(acceptLat(floor.sent), 0.5)} ms, p99 ${pct(acceptLat(floor.sent), 0.99)} ms`);
   console.log(`  gateway (fsync + record + queue ack): ${f(ok.length / intake.seconds)} accepted/s (${ok.length}/${MAILS} 250), p50 ${pct(acceptLat(intake.sent), 0.5)} ms, p99 ${pct(acceptLat(intake.sent), 0.99)} ms`);
+  console.log(`  CPU ms per accepted mail: gateway ${gwCpu[0]} (main thread ${gwCpu[1]}), redis ${gwCpu[2]}, bench client ${gwCpu[3]}`);
   console.log(`  ratio gateway/floor: ${f(floor.seconds / intake.seconds * (ok.length / MAILS), 2)}   target ≥ 1000/s: ${ok.length / intake.seconds >= 1000 ? 'met' : 'MISSED'}`);
 
   // 2. Drain the backlog: sanitized and delivered per second, workers as processes.
   const tDrain = Date.now();
   procs.push(startWorker(re, 'sanitize'), startWorker(re, 'deliver'));
+  const cpuOf = () => ({ gateway: cpuSeconds(gw.proc.pid), sanitize: cpuSeconds(procs[1]!.proc.pid), deliver: cpuSeconds(procs[2]!.proc.pid), redis: cpuSeconds(rPid), 'bench (relay + client)': cpuSeconds(process.pid) });
+  const cpu0 = cpuOf();
   let peak = { sanitize: 0, deliver: 0 };
   const sampler = setInterval(() => {
     peak = { sanitize: Math.max(peak.sanitize, rssKb(procs[1]!).rss || 0), deliver: Math.max(peak.deliver, rssKb(procs[2]!).rss || 0) };
@@ -144,7 +175,10 @@ try {
   const ids = ok.map((s) => s.id!);
   const delivered = await waitDelivered(arrivals, ids, 8 * 60_000);
   const drainS = (Math.max(...ids.map((id) => arrivals.get(id) ?? 0)) - tDrain) / 1000;
+  const cpu1 = cpuOf();
+  const cpuMs = Object.entries(cpu1).map(([k, v]) => `${k} ${f((v - cpu0[k as keyof typeof cpu0]) * 1000 / Math.max(1, delivered), 2)}`).join(', ');
   console.log(`  sanitized + delivered (backlog, worker start included): ${delivered}/${ids.length} in ${f(drainS, 1)} s = ${f(delivered / drainS)} mails/s   target ≥ 300/s: ${delivered / drainS >= 300 ? 'met' : 'MISSED'}`);
+  console.log(`  CPU ms per delivered mail while draining (start-up included): ${cpuMs}`);
 
   // 3. Paced 100 mails/s for 10 s with every role running.
   const paced = Array.from({ length: 1000 }, (_, n) => textMail(`paced-${Date.now()}`, n, 5000));

@@ -4,6 +4,7 @@ import type { Logger } from './log.js';
 import { Queues } from './queue/queues.js';
 import { BlobStore } from './store/blobs.js';
 import { migrate, openDatabase, type Database } from './store/db.js';
+import { InlineBlobs } from './store/inline-blobs.js';
 import { Records } from './store/records.js';
 
 /** The shared services one process uses; built once at start, passed down explicitly (no singletons). */
@@ -21,6 +22,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   await blobs.init();
   const database = openDatabase(databaseUrlOf(config));
   await migrate(database);
+  blobs.attachInline(new InlineBlobs(database.db));
   const records = new Records(database);
   const queues = new Queues(config);
   return { config, log, blobs, database, records, queues };

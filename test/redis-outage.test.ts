@@ -1,19 +1,14 @@
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
 import { startDeliverWorker, startSanitizeWorker } from '../src/jobs/workers.js';
-import { openFlow, waitFor, type Flow } from './helpers/harness.js';
+import { filesUnder, openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { Redis } from 'ioredis';
 
 const TOKEN = 'outage-token-0123456789';
 const MAIL = (s: string) => `From: a@example.com\r\nTo: b@example.lg.jp\r\nSubject: ${s}\r\n\r\nbody ${s}\r\n`;
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
-}
 
 /**
  * One mail over SMTP and one over HTTP are both refused with the given reply and status, and neither left a
@@ -35,7 +30,9 @@ async function refusedLeavingNothing(flow: Flow, tag: string, smtpReply: RegExp,
   expect(res.statusCode).toBe(httpStatus);
 
   expect(await flow.h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
+  // Neither as a file nor kept inline with a record (inline-blobs.ts).
   expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
+  expect(await flow.h.ctx.database.db.selectFrom('inline_blobs').selectAll().execute()).toEqual([]);
   return { http: res };
 }
 

@@ -6,9 +6,10 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../src/domain/manifest.js';
 import { BlobStore, SanitizedReader } from '../src/store/blobs.js';
+import { INLINE_MAX } from '../src/store/inline-blobs.js';
 import { migrate, openDatabase, type Database } from '../src/store/db.js';
 import { Records } from '../src/store/records.js';
-import { dropPgSchema, PG_URL } from './helpers/harness.js';
+import { dropPgSchema, overriding, PG_URL } from './helpers/harness.js';
 
 const manifest: Manifest = { id: 'm1', kind: 'message', verdict: 'sanitized', parts: [] };
 
@@ -173,21 +174,23 @@ describe('retention of originals', () => {
     }
   });
 
-  it('an accept whose original vanished before it was recorded answers STORAGE_ERROR (451) and keeps no record', async () => {
+  it('an accept whose original (a file: too large to keep inline) vanished before it was recorded answers STORAGE_ERROR (451) and keeps no record', async () => {
     const { openHarness } = await import('./helpers/harness.js');
     const { acceptOriginal } = await import('../src/ingress/accept.js');
     const h = await openHarness();
     try {
       const store = h.ctx.blobs;
       // Retention moving the identical older copy aside right after the spool found it present.
-      const racing = Object.assign(Object.create(store) as BlobStore, {
-        putStream: async (...args: Parameters<BlobStore['putStream']>) => {
-          const put = await store.putStream(...args);
+      const racing = overriding(store, {
+        receive: async (...args: Parameters<BlobStore['receive']>) => {
+          const put = await store.receive(...args);
+          expect(put.inline).toBeUndefined();
           await store.remove('originals', put.sha256);
           return put;
         },
       });
-      const input = () => ({ kind: 'message' as const, source: 'smtp' as const, envelope: { from: 'a@example.com', to: ['b@example.lg.jp'] }, data: Readable.from([Buffer.from('Subject: x\r\n\r\nbody\r\n')]), maxBytes: 1e6 });
+      const body = Buffer.from(`Subject: x\r\n\r\n${'body line\r\n'.repeat(INLINE_MAX / 8)}`);
+      const input = () => ({ kind: 'message' as const, source: 'smtp' as const, envelope: { from: 'a@example.com', to: ['b@example.lg.jp'] }, data: Readable.from([body]), maxBytes: 1e7 });
       await expect(acceptOriginal({ ...h.ctx, blobs: racing }, input())).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
       expect(await h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
       // Without the race the same mail is accepted.

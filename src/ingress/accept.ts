@@ -40,7 +40,7 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
   const free = await blobs.freeBytes().catch(() => Infinity);
   if (free < config.smtp.minFreeBytes) throw new MukaikaError('INSUFFICIENT_STORAGE', `free ${free} bytes`);
 
-  const blob = await blobs.putStream('originals', input.data, input.maxBytes);
+  const blob = await blobs.receive('originals', input.data, input.maxBytes);
   const id = messageIdFor(input.kind, blob.sha256, input.envelope, input.discriminator);
   let inserted: boolean;
   try {
@@ -48,7 +48,7 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
       id, kind: input.kind, source: input.source, envelopeFrom: input.envelope.from,
       recipients: input.envelope.to, originalSha256: blob.sha256, originalSize: blob.size,
       ...(input.name ? { originalName: input.name } : {}),
-    });
+    }, blob.inline);
   } catch (err) {
     await dropBlobIfOrphan(ctx, blob.sha256);
     throw new MukaikaError('DATABASE_UNAVAILABLE', (err as Error).message, { cause: err });

@@ -31,9 +31,10 @@ export async function processSanitize(ctx: Context, id: string): Promise<void> {
 
   const res = await sanitizeMessage(id, raw, sctx);
   for (const o of res.outputs) await blobs.put('sanitized', o.bytes);
-  const mail = await blobs.put('sanitized', res.mail);
+  // The mail itself is usually small: then it is kept with the record, in the same commit (inline-blobs.ts).
+  const mail = await blobs.stage('sanitized', res.mail);
   await records.saveSanitized(id, {
-    verdict: res.manifest.verdict, manifest: res.manifest, sanitizedSha256: mail.sha256, originalMessageId: res.originalMessageId,
+    verdict: res.manifest.verdict, manifest: res.manifest, sanitizedSha256: mail.sha256, originalMessageId: res.originalMessageId, inlineMail: mail.inline,
   });
   log.info({ evt: EVT.SANITIZE_DONE, id, verdict: res.manifest.verdict, parts: res.manifest.parts.length }, 'sanitized');
   await queues.enqueueDeliver(id, 0);

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsc, createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import fs, { constants as fsc, createReadStream, type ReadStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { MukaikaError, toMukaikaError } from '../errors.js';
+import { INLINE_MAX, type InlineBlobs } from './inline-blobs.js';
 
 /**
  * Originals (Internet side, untrusted) and sanitized outputs live in separate areas. The LGWAN-side web
@@ -18,17 +20,42 @@ export interface PutResult {
 
 const SHA = /^[0-9a-f]{64}$/;
 
+const openFd = promisify(fs.open);
+const writeFd = promisify(fs.write);
+const fsyncFd = promisify(fs.fsync);
+
+/**
+ * Bodies up to this size are gathered in memory and written with one write; larger ones stream to disk as
+ * they arrive (an SMTP session never holds more than this in memory).
+ */
+const IN_MEMORY_MAX = 1024 * 1024;
+
+/** How long a statfs answer is reused (less what was written since): the free-space check on every accept. */
+const STATFS_TTL_MS = 250;
+
 async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, fsc.O_RDONLY);
+  const fd = await openFd(dir, fsc.O_RDONLY);
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
+  }
+}
+
+async function writeAll(fd: number, chunks: readonly Buffer[]): Promise<void> {
+  for (const chunk of chunks) {
+    for (let off = 0; off < chunk.length;) off += (await writeFd(fd, chunk, off, chunk.length - off)).bytesWritten;
   }
 }
 
 export class BlobStore {
   readonly root: string;
+  /** Shard directories known to exist (created once per process; never removed). */
+  readonly #dirs = new Set<string>();
+  #statfs: { at: number; free: number } | undefined;
+  #inline: InlineBlobs | undefined;
+  /** Bytes written since the last statfs. */
+  #written = 0;
   constructor(dataDir: string) {
     this.root = path.join(dataDir, 'blobs');
   }
@@ -43,28 +70,39 @@ export class BlobStore {
   }
 
   /**
-   * Stream into a temp file, hashing as we go; fsync; rename to the content-addressed name; fsync the
+   * Write into a temp file, hashing as we go; fsync; rename to the content-addressed name; fsync that
    * directory. Only then is the blob durable. `maxBytes` stops buffering (the caller maps TOO_LARGE).
+   * Small bodies (most mail) are gathered in memory first, so the disk sees one write and the event loop a
+   * handful of calls; larger ones stream to the temp file as they arrive.
    */
   async putStream(area: BlobArea, source: Readable | AsyncIterable<Buffer> | Iterable<Buffer>, maxBytes = Infinity): Promise<PutResult> {
     const tmp = path.join(this.root, 'tmp', `${Date.now()}-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
-    const fh = await open(tmp, 'wx', 0o600).catch((e: unknown) => { throw toMukaikaError(e); });
+    let held: Buffer[] = [];
+    let fd: number | undefined;
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > maxBytes) throw new MukaikaError('MESSAGE_TOO_LARGE');
         hash.update(chunk);
-        await fh.write(chunk);
+        held.push(chunk);
+        if (size > IN_MEMORY_MAX) {
+          fd ??= await openFd(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+          await writeAll(fd, held);
+          held = [];
+        }
       }
-      await fh.sync();
+      fd ??= await openFd(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      await writeAll(fd, held.length > 1 ? [Buffer.concat(held)] : held);
+      await fsyncFd(fd);
     } catch (err) {
-      await fh.close().catch(() => undefined);
+      if (fd !== undefined) try { fs.closeSync(fd); } catch { /* already closed */ }
       await rm(tmp, { force: true });
       throw toMukaikaError(err);
     }
-    await fh.close();
+    fs.closeSync(fd);
+    this.#written += size;
     const sha256 = hash.digest('hex');
     try {
       await this.commit(tmp, area, sha256);
@@ -75,25 +113,85 @@ export class BlobStore {
     return { sha256, size };
   }
 
+  /**
+   * Attach the database's store of small blobs: `receive` then hands small bodies back for the caller to
+   * store with its record, and reads, checks and removals consult both places.
+   */
+  attachInline(inline: InlineBlobs): void {
+    this.#inline = inline;
+  }
+
+  /**
+   * Read a body: up to INLINE_MAX it comes back in memory (`inline`), not yet stored anywhere, for the
+   * caller to write with its record in one transaction (InlineBlobs.insert); larger, it is written here like
+   * `putStream` (durable on return). Without an attached inline store, always like `putStream`.
+   */
+  async receive(area: BlobArea, source: Readable | AsyncIterable<Buffer>, maxBytes = Infinity): Promise<PutResult & { inline?: Buffer }> {
+    if (!this.#inline) return this.putStream(area, source, maxBytes);
+    const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const held: Buffer[] = [];
+    let size = 0;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        size += r.value.length;
+        if (size > maxBytes) throw new MukaikaError('MESSAGE_TOO_LARGE');
+        held.push(r.value);
+        if (size > INLINE_MAX) {
+          const rest = async function* (): AsyncGenerator<Buffer> {
+            yield* held;
+            for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+          };
+          return await this.putStream(area, rest(), maxBytes);
+        }
+      }
+    } catch (err) {
+      throw toMukaikaError(err);
+    }
+    const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+    return { sha256: createHash('sha256').update(bytes).digest('hex'), size, inline: bytes };
+  }
+
+  /**
+   * Bytes already in memory: up to INLINE_MAX (with an inline store attached) they come back as `inline`
+   * for the caller to store with its record in one transaction; larger ones are written here, durably.
+   */
+  async stage(area: BlobArea, bytes: Buffer): Promise<PutResult & { inline?: Buffer }> {
+    if (!this.#inline || bytes.length > INLINE_MAX) return this.put(area, bytes);
+    return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, inline: bytes };
+  }
+
   async put(area: BlobArea, bytes: Buffer): Promise<PutResult> {
     return this.putStream(area, [bytes]);
   }
 
+  /**
+   * The rename always happens, and the directory is always synced, even when identical bytes are already
+   * stored: that copy's writer may not have synced the directory yet, and our caller's answer must not
+   * depend on its timing. Replacing a file with identical bytes changes nothing for its readers.
+   */
   private async commit(tmp: string, area: BlobArea, sha256: string): Promise<void> {
     const dest = this.pathOf(area, sha256);
     const dir = path.dirname(dest);
-    await mkdir(dir, { recursive: true });
-    // Same content already stored: identical bytes, keep the existing file.
-    const exists = await stat(dest).then(() => true, () => false);
-    if (exists) {
-      await unlink(tmp);
-      return;
+    if (!this.#dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.#dirs.add(dir);
     }
     await rename(tmp, dest);
-    await fsyncDir(dir);
+    // Opening a directory to read changes nothing on disk (unlike create, write or rename, which can wait
+    // for the journal while other writers fsync): done in place, it saves a trip to the thread pool.
+    const dirFd = fs.openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      await fsyncFd(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
   }
 
   async get(area: BlobArea, sha256: string): Promise<Buffer> {
+    const inline = await this.#inline?.get(area, sha256);
+    if (inline) return inline;
     try {
       return await readFile(this.pathOf(area, sha256));
     } catch (err) {
@@ -104,6 +202,7 @@ export class BlobStore {
 
   async remove(area: BlobArea, sha256: string): Promise<void> {
     await rm(this.pathOf(area, sha256), { force: true });
+    await this.#inline?.remove(area, sha256);
   }
 
   /**
@@ -113,6 +212,11 @@ export class BlobStore {
    * (no record keeps this original) can be overtaken by an accept of identical bytes.
    */
   async removeUnlessNeeded(area: BlobArea, sha256: string, stillNeeded: () => Promise<boolean>): Promise<boolean> {
+    const inline = await this.#inline?.removeUnlessNeeded(area, sha256, stillNeeded) ?? false;
+    return (await this.#removeFileUnlessNeeded(area, sha256, stillNeeded)) || inline;
+  }
+
+  async #removeFileUnlessNeeded(area: BlobArea, sha256: string, stillNeeded: () => Promise<boolean>): Promise<boolean> {
     const dest = this.pathOf(area, sha256);
     const aside = path.join(this.root, 'tmp', `aside-${randomBytes(8).toString('hex')}`);
     try {
@@ -132,13 +236,20 @@ export class BlobStore {
   }
 
   async has(area: BlobArea, sha256: string): Promise<boolean> {
+    if (await this.#inline?.has(area, sha256)) return true;
     return stat(this.pathOf(area, sha256)).then(() => true, () => false);
   }
 
   /** Free bytes on the data disk, for 452 4.3.1 before accepting more. */
   async freeBytes(): Promise<number> {
-    const s = await statfs(this.root);
-    return s.bavail * s.bsize;
+    const now = Date.now();
+    if (!this.#statfs || now - this.#statfs.at > STATFS_TTL_MS) {
+      const s = await statfs(this.root);
+      this.#statfs = { at: now, free: s.bavail * s.bsize };
+      this.#written = 0;
+    }
+    // Conservative between two statfs calls: everything written since counts as taken.
+    return this.#statfs.free - this.#written;
   }
 }
 

@@ -71,5 +71,16 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('messages').addColumn('original_purged_at', 'text').execute();
       },
     },
+    '0004_inline_blobs': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('inline_blobs')
+          .addColumn('area', 'text', (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('data', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+          .addPrimaryKeyConstraint('inline_blobs_pk', ['area', 'sha256'])
+          .execute();
+      },
+    },
   };
 }

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Manifest, Verdict } from '../domain/manifest.js';
 import type { DB, Database, MessagesTable } from './db.js';
 import { GroupCommit } from './group-commit.js';
+import { InlineBlobs } from './inline-blobs.js';
 
 /**
  * Message status, in order. `held` and `failed` are terminal with a reason in the history;
@@ -76,9 +77,11 @@ export class Records {
   readonly db: Kysely<DB>;
   /** The hot writes (accept, sanitize, deliver) share commits: see group-commit.ts. */
   readonly #writes: GroupCommit;
+  readonly #inline: InlineBlobs;
   constructor(database: Database) {
     this.db = database.db;
     this.#writes = new GroupCommit(this.db);
+    this.#inline = new InlineBlobs(this.db);
   }
 
   /** Transactions the shared writes have committed (tests, diagnostics). */
@@ -86,8 +89,11 @@ export class Records {
     return this.#writes.commits;
   }
 
-  /** Inserts unless a record with this id exists; true when this call created it. */
-  async insertMessage(m: NewMessage): Promise<boolean> {
+  /**
+   * Inserts unless a record with this id exists; true when this call created it. `inlineOriginal`: the
+   * original's bytes, kept in the database in the same transaction (inline-blobs.ts).
+   */
+  async insertMessage(m: NewMessage, inlineOriginal?: Buffer): Promise<boolean> {
     const at = now();
     return this.#writes.run(async (tx) => {
       const res = await tx
@@ -101,7 +107,10 @@ export class Records {
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
       const inserted = Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
-      if (inserted) await this.history(tx, m.id, 'received', null, at);
+      if (inserted) {
+        if (inlineOriginal) await this.#inline.insert(tx, 'originals', m.originalSha256, inlineOriginal);
+        await this.history(tx, m.id, 'received', null, at);
+      }
       return inserted;
     });
   }
@@ -135,12 +144,16 @@ export class Records {
     });
   }
 
-  /** Sanitized result and one pending delivery per recipient, in one transaction. Idempotent. */
-  async saveSanitized(id: string, s: { verdict: Verdict; manifest: Manifest; sanitizedSha256: string; originalMessageId: string | null }): Promise<void> {
+  /**
+   * Sanitized result and one pending delivery per recipient, in one transaction. Idempotent. `inlineMail`:
+   * the sanitized mail's bytes (BlobStore.stage), kept in the database in that same transaction.
+   */
+  async saveSanitized(id: string, s: { verdict: Verdict; manifest: Manifest; sanitizedSha256: string; originalMessageId: string | null; inlineMail?: Buffer | undefined }): Promise<void> {
     const at = now();
     await this.#writes.run(async (tx) => {
       const row = await tx.selectFrom('messages').select(['status', 'recipients']).where('id', '=', id).executeTakeFirstOrThrow();
       if (row.status !== 'received') return;
+      if (s.inlineMail) await this.#inline.insert(tx, 'sanitized', s.sanitizedSha256, s.inlineMail);
       await tx.updateTable('messages').set({
         status: 'sanitized', verdict: s.verdict, manifest: JSON.stringify(s.manifest),
         sanitized_sha256: s.sanitizedSha256, original_message_id: s.originalMessageId, updated_at: at,

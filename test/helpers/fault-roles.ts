@@ -19,7 +19,7 @@ export class RoleProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(readonly role: string[], env: NodeJS.ProcessEnv) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', path.join(PACKAGE_ROOT, 'src', 'cli.ts'), ...role], {
+    this.proc = spawn(process.execPath, [...(process.env.ROLE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', path.join(PACKAGE_ROOT, 'src', 'cli.ts'), ...role], {
       // As `mukaika start` runs its roles (supervisor.ts ROLE_ENV).
       cwd: PACKAGE_ROOT, env: { ...ROLE_ENV, ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,0 +1,132 @@
+import { close, fdatasync, open } from 'node:fs';
+import type SQLite from 'better-sqlite3';
+import { SqliteDialect, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
+
+/** Statements kept prepared per connection; past this the cache starts over (ad-hoc SQL cannot grow it forever). */
+const STATEMENT_CACHE = 512;
+
+/**
+ * The better-sqlite3 connection as Kysely sees it: `prepare` answers from a cache keyed by SQL text, so the
+ * hot queries are compiled by SQLite once per process instead of once per call (Kysely prepares every query
+ * anew). A cached statement is never used by two queries at once: Kysely's driver holds a mutex on its one
+ * connection for each query and each transaction.
+ */
+function cachedStatements(db: SQLite.Database): Pick<SQLite.Database, 'prepare' | 'close'> {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(source: string) {
+      let stmt = cache.get(source);
+      if (!stmt) {
+        if (cache.size >= STATEMENT_CACHE) cache.clear();
+        stmt = db.prepare(source);
+        cache.set(source, stmt);
+      }
+      return stmt;
+    },
+    close: () => db.close(),
+  } as Pick<SQLite.Database, 'prepare' | 'close'>;
+}
+
+/**
+ * fdatasync of the write-ahead log, shared by everyone who asks while one runs: a caller that arrives
+ * during a sync waits for the next one (the running sync may have started before its commit was written).
+ */
+class WalSync {
+  #fd: number | undefined;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  #syncs = 0;
+
+  constructor(private readonly walPath: string) {}
+
+  get syncs(): number {
+    return this.#syncs;
+  }
+
+  request(): Promise<void> {
+    if (!this.#running) {
+      this.#running = this.#once().finally(() => { this.#running = undefined; });
+      return this.#running;
+    }
+    this.#next ??= this.#running.catch(() => undefined).then(() => {
+      this.#next = undefined;
+      return this.request();
+    });
+    return this.#next;
+  }
+
+  async #once(): Promise<void> {
+    // The log exists from the first commit until the last connection closes; ours stays open meanwhile, so
+    // one descriptor is good for the life of the process.
+    this.#fd ??= await new Promise<number>((resolve, reject) => open(this.walPath, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
+    const fd = this.#fd;
+    await new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+    this.#syncs++;
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) close(this.#fd, () => undefined);
+    this.#fd = undefined;
+  }
+}
+
+/**
+ * SQLite in WAL mode with `synchronous = NORMAL` (a commit writes the log but does not fsync it), plus our
+ * own fdatasync of the log, off the event loop, before any write is reported done: a write that Kysely
+ * resolves is on disk, as with `synchronous = FULL`, but the fsync no longer blocks the process (better-sqlite3
+ * is synchronous) nor holds SQLite's write lock, which the gateway and both workers share. Commits that
+ * land while a sync runs share the next one.
+ *
+ * "Done" is decided per statement: after a statement that is not a read, if the connection is no longer in
+ * a transaction, that statement committed (an auto-commit write, or COMMIT itself) and the log is synced
+ * before its promise settles.
+ */
+export class DurableSqliteDialect extends SqliteDialect {
+  readonly #db: SQLite.Database;
+  readonly #cached: SQLite.Database;
+  readonly #wal: WalSync | undefined;
+
+  constructor(db: SQLite.Database, file: string) {
+    const cached = cachedStatements(db) as unknown as SQLite.Database;
+    super({ database: cached });
+    this.#cached = cached;
+    this.#db = db;
+    this.#wal = file === ':memory:' ? undefined : new WalSync(`${file}-wal`);
+  }
+
+  /** Log fsyncs so far (tests, diagnostics). */
+  get walSyncs(): number {
+    return this.#wal?.syncs ?? 0;
+  }
+
+  override createDriver(): Driver {
+    return new DurableDriver(this.#cached, this.#db, this.#wal);
+  }
+}
+
+class DurableDriver extends SqliteDriver {
+  #wrapped: DatabaseConnection | undefined;
+
+  constructor(database: SQLite.Database, private readonly raw: SQLite.Database, private readonly wal: WalSync | undefined) {
+    super({ database });
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const c = await super.acquireConnection();
+    const { raw, wal } = this;
+    this.#wrapped ??= {
+      async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+        const result = await c.executeQuery<R>(q);
+        if (wal && result.numAffectedRows !== undefined && !raw.inTransaction) await wal.request();
+        return result;
+      },
+      streamQuery: <R>(q: CompiledQuery, chunk?: number) => c.streamQuery<R>(q, chunk),
+    };
+    return this.#wrapped;
+  }
+
+  override async destroy(): Promise<void> {
+    this.wal?.close();
+    await super.destroy();
+  }
+}

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import SQLite from 'better-sqlite3';
+import { Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acceptOriginal } from '../src/ingress/accept.js';
+import { purgeOriginals } from '../src/jobs/retention.js';
+import { INLINE_MAX } from '../src/store/inline-blobs.js';
+import { DurableSqliteDialect } from '../src/store/sqlite-durable.js';
+import { filesUnder, openFlow, openHarness, overriding, waitFor, type Flow } from './helpers/harness.js';
+import { RawSmtp } from './helpers/smtp-client.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function mail(subject: string, bodyBytes: number): Buffer {
+  const line = 'あいうえお かきくけこ 本文の行です。\r\n';
+  const body = line.repeat(Math.ceil(bodyBytes / Buffer.byteLength(line)));
+  return Buffer.from(`From: a@example.com\r\nTo: b@example.lg.jp\r\nSubject: ${subject}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${body}`);
+}
+
+const input = (raw: Buffer) => ({
+  kind: 'message' as const, source: 'smtp' as const, envelope: { from: 'a@example.com', to: ['b@example.lg.jp'] }, data: Readable.from([raw]), maxBytes: 10e6,
+});
+
+describe('SQLite: the log is fsynced by us, off the event loop, before a write is reported done', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mukaika-durable-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('syncs once per committed write or transaction, never for reads, and prepares each statement once', async () => {
+    const file = path.join(dir, 'd.sqlite');
+    const raw = new SQLite(file);
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = NORMAL');
+    let prepares = 0;
+    const prepare = raw.prepare.bind(raw);
+    raw.prepare = ((s: string) => { prepares++; return prepare(s); }) as typeof raw.prepare;
+    const dialect = new DurableSqliteDialect(raw, file);
+    const db = new Kysely<{ t: { k: number; v: string } }>({ dialect });
+    try {
+      await sql`create table t (k integer primary key, v text)`.execute(db);
+      const afterDdl = dialect.walSyncs;
+      expect(afterDdl).toBe(1);
+
+      await db.insertInto('t').values({ k: 1, v: 'いち' }).execute();
+      expect(dialect.walSyncs).toBe(2);
+      for (let i = 0; i < 5; i++) expect(await db.selectFrom('t').selectAll().where('k', '=', 1).execute()).toEqual([{ k: 1, v: 'いち' }]);
+      expect(dialect.walSyncs).toBe(2);
+
+      // A transaction of three writes: one sync, at COMMIT.
+      await db.transaction().execute(async (tx) => {
+        for (const k of [2, 3, 4]) await tx.insertInto('t').values({ k, v: String(k) }).execute();
+        expect(dialect.walSyncs).toBe(2);
+      });
+      expect(dialect.walSyncs).toBe(3);
+
+      // The same SELECT five times, three INSERTs of one shape: prepared once each (plus begin/commit/DDL).
+      const before = prepares;
+      for (let i = 0; i < 5; i++) await db.selectFrom('t').selectAll().where('k', '=', 1).execute();
+      expect(prepares).toBe(before);
+
+      // What was reported done is in the file, for another connection (another process in production).
+      const other = new SQLite(file, { readonly: true });
+      expect(other.prepare('select count(*) as n from t').get()).toEqual({ n: 4 });
+      other.close();
+      expect(raw.pragma('synchronous', { simple: true })).toBe(1);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('the database a context opens runs that way', async () => {
+    const h = await openHarness();
+    try {
+      expect((await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(h.ctx.database.db)).rows).toEqual([{ synchronous: 1 }]);
+      await h.ctx.records.insertMessage({ id: 'm1', kind: 'message', source: 'smtp', envelopeFrom: '', recipients: ['b@example.lg.jp'], originalSha256: 'a'.repeat(64), originalSize: 1 });
+      const other = new SQLite(h.config.databaseUrl!.slice('sqlite:'.length), { readonly: true });
+      expect(other.prepare('select status from messages').all()).toEqual([{ status: 'received' }]);
+      other.close();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('small originals and sanitized mails are kept with their records', () => {
+  for (const db of ['sqlite', 'postgres'] as const) {
+    it(`${db}: a small original goes into the record's commit, a large one into a file; both read back the same`, async () => {
+      const h = await openHarness({ db });
+      try {
+        const small = mail('小さい', 5000);
+        const large = mail('大きい', INLINE_MAX + 10_000);
+        const a = await acceptOriginal(h.ctx, input(small));
+        expect(filesUnder(path.join(h.dir, 'blobs', 'originals'))).toEqual([]);
+        const rows = await h.ctx.database.db.selectFrom('inline_blobs').selectAll().execute();
+        expect(rows.map((r) => [r.area, r.sha256])).toEqual([['originals', sha(small)]]);
+        expect(Buffer.from(rows[0]!.data).equals(small)).toBe(true);
+
+        const b = await acceptOriginal(h.ctx, input(large));
+        expect(filesUnder(path.join(h.dir, 'blobs', 'originals')).map((f) => path.basename(f))).toEqual([sha(large)]);
+        expect(await h.ctx.database.db.selectFrom('inline_blobs').select('sha256').execute()).toHaveLength(1);
+
+        for (const [id, bytes] of [[a.id, small], [b.id, large]] as const) {
+          const rec = await h.ctx.records.getMessage(id);
+          expect(rec?.originalSha256).toBe(sha(bytes));
+          expect((await h.ctx.blobs.get('originals', sha(bytes))).equals(bytes)).toBe(true);
+          expect(await h.ctx.blobs.has('originals', sha(bytes))).toBe(true);
+        }
+        // The LGWAN-side area never answers for an original kept inline.
+        await expect(h.ctx.blobs.get('sanitized', sha(small))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        expect(readdirSync(path.join(h.dir, 'blobs', 'tmp'))).toEqual([]);
+      } finally {
+        await h.close();
+      }
+    });
+  }
+
+  it('retention removes an inline original, and keeps one a newer record of the same bytes still needs', async () => {
+    const h = await openHarness({ overrides: { retention: { originalsDays: 30 } } });
+    try {
+      const once = await acceptOriginal(h.ctx, input(mail('一度', 3000)));
+      const twice = mail('二度', 3000);
+      const old2 = await acceptOriginal(h.ctx, input(twice));
+      const fresh = await acceptOriginal(h.ctx, { ...input(twice), envelope: { from: 'c@example.com', to: ['b@example.lg.jp'] } });
+      expect(fresh.id).not.toBe(old2.id);
+      const old = new Date(Date.now() - 31 * 86_400_000).toISOString();
+      await h.ctx.database.db.updateTable('messages').set({ created_at: old }).where('id', 'in', [once.id, old2.id]).execute();
+      expect(await purgeOriginals(h.ctx)).toBe(2);
+      const left = await h.ctx.database.db.selectFrom('inline_blobs').select(['area', 'sha256']).execute();
+      expect(left).toEqual([{ area: 'originals', sha256: sha(twice) }]);
+      expect(await purgeOriginals(h.ctx, Date.now() + 31 * 86_400_000)).toBe(1);
+      expect(await h.ctx.database.db.selectFrom('inline_blobs').selectAll().execute()).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('an inline original taken away before the accept checks it gives STORAGE_ERROR (451), no record', async () => {
+    const h = await openHarness();
+    try {
+      const records = h.ctx.records;
+      // Retention removing the identical older copy in the instant after this accept's commit.
+      const insertMessage = async (...args: Parameters<typeof records.insertMessage>) => {
+        const inserted = await records.insertMessage(...args);
+        await h.ctx.blobs.remove('originals', args[0].originalSha256);
+        return inserted;
+      };
+      const racing = overriding(records, { insertMessage });
+      const raw = mail('競合', 2000);
+      await expect(acceptOriginal({ ...h.ctx, records: racing }, input(raw))).rejects.toMatchObject({ code: 'STORAGE_ERROR' });
+      expect(await h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
+      expect(await acceptOriginal(h.ctx, input(raw))).toMatchObject({ duplicate: false });
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('end to end with inline blobs', () => {
+  let flow: Flow;
+  beforeAll(async () => {
+    flow = await openFlow();
+  });
+  afterAll(async () => {
+    await flow?.close();
+  });
+
+  it('the sanitized mail the relay receives is the one kept inline with the record, and no file was written', async () => {
+    const { client } = await RawSmtp.connect(flow.smtp.port);
+    await client.cmd('EHLO mta.example');
+    const reply = (await client.send('a@example.com', ['b@example.lg.jp'], mail('インライン', 4000))).at(-1)!;
+    client.close();
+    const id = /queued as (\S+)$/.exec(reply)![1]!;
+    const got = await waitFor(() => flow.sink.mails.find((m) => m.raw.toString('latin1').includes(id)));
+    const rec = await waitFor(async () => { const r = await flow.h.ctx.records.getMessage(id); return r?.status === 'delivered' ? r : undefined; });
+    const kept = await flow.h.ctx.database.db.selectFrom('inline_blobs').selectAll().where('area', '=', 'sanitized').execute();
+    expect(kept.map((r) => r.sha256)).toEqual([rec.sanitizedSha256]);
+    expect(sha(Buffer.from(kept[0]!.data))).toBe(rec.sanitizedSha256);
+    // The relay received exactly those bytes.
+    expect(sha(got.raw)).toBe(rec.sanitizedSha256);
+    expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
+  });
+});

@@ -57,12 +57,18 @@ export function isErrorCode(v: unknown): v is ErrorCode {
   return typeof v === 'string' && Object.hasOwn(ERRORS, v);
 }
 
+/** The database's own "disk full": SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100). */
+export function isDatabaseFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_FULL' || code === '53100';
+}
+
 /** Any thrown value as a catalogue error; unknown failures are INTERNAL (retryable), never a pass. */
 export function toMukaikaError(err: unknown): MukaikaError {
   if (err instanceof MukaikaError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   if (isErrorCode(code)) return new MukaikaError(code, (err as Error).message, { cause: err });
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new MukaikaError('INSUFFICIENT_STORAGE', String(code), { cause: err });
+  if (code === 'ENOSPC' || code === 'EDQUOT' || isDatabaseFull(err)) return new MukaikaError('INSUFFICIENT_STORAGE', String(code), { cause: err });
   return new MukaikaError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
 }
 

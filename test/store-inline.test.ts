@@ -140,6 +140,27 @@ describe('small originals and sanitized mails are kept with their records', () =
     }
   });
 
+  it('a full database is low disk: every write of the batch fails with SQLITE_FULL, and the accept answers 452', async () => {
+    const h = await openHarness();
+    try {
+      const db = h.ctx.database.db;
+      // SQLite's own "disk full", without a tmpfs: the file may not grow past its current size. SQLite rolls
+      // the transaction back by itself, so the cause must survive Kysely's ROLLBACK and the savepoints.
+      const pages = (await sql<{ page_count: number }>`PRAGMA page_count`.execute(db)).rows[0]!.page_count;
+      await sql.raw(`PRAGMA max_page_count = ${pages}`).execute(db);
+      const inserts = [1, 2, 3].map((n) => h.ctx.records.insertMessage({
+        id: `full${n}`, kind: 'message', source: 'smtp', envelopeFrom: '', recipients: ['b@example.lg.jp'], originalSha256: String(n).repeat(64), originalSize: 60_000,
+      }, Buffer.alloc(60_000, n)));
+      for (const r of await Promise.allSettled(inserts)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'SQLITE_FULL' } });
+      await expect(acceptOriginal(h.ctx, input(mail('満杯', 50_000)))).rejects.toMatchObject({ code: 'INSUFFICIENT_STORAGE' });
+      expect(await db.selectFrom('messages').selectAll().execute()).toEqual([]);
+      await sql.raw('PRAGMA max_page_count = 1073741823').execute(db);
+      expect(await acceptOriginal(h.ctx, input(mail('満杯', 50_000)))).toMatchObject({ duplicate: false });
+    } finally {
+      await h.close();
+    }
+  });
+
   it('an inline original taken away before the accept checks it gives STORAGE_ERROR (451), no record', async () => {
     const h = await openHarness();
     try {

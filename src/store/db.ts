@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, type Generated, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Generated, type Migration } from 'kysely';
 import pg from 'pg';
 import { migrations, type Dialect } from './migrations.js';
 import { DurableSqliteDialect } from './sqlite-durable.js';
@@ -106,21 +106,21 @@ export function openDatabase(url: string): Database {
   const schema = u.searchParams.get('schema');
   u.searchParams.delete('schema');
   if (schema !== null && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('schema must be a plain identifier');
-  const pool = new pg.Pool({ connectionString: u.toString(), max: 10, connectionTimeoutMillis: 5000 });
-  if (schema) {
-    pool.on('connect', (client) => {
-      // Two statements, two queries: connections opened at once race on CREATE SCHEMA (one gets a duplicate
-      // key error), and in one query string that error would skip the SET and leave the connection in public.
-      client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`).catch(() => undefined);
-      client.query(`SET search_path TO ${schema}`).catch(() => undefined);
-    });
-  }
+  // The search path travels in the connection's start-up packet: every connection is in the schema before
+  // its first query (migrate() creates the schema).
+  const pool = new pg.Pool({
+    connectionString: u.toString(), max: 10, connectionTimeoutMillis: 5000, ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', ...(schema ? { schema } : {}), close: () => db.destroy() };
 }
 
 /** Brings the schema to the latest version; runs at every start. */
 export async function migrate(database: Database): Promise<void> {
+  if (database.schema) {
+    // Two processes starting at once may both try: the loser's duplicate-key error is harmless.
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(database.schema)}`.execute(database.db).catch(() => undefined);
+  }
   const list = migrations(database.dialect);
   const migrator = new Migrator({
     db: database.db,

@@ -75,8 +75,14 @@ export class GroupCommit {
             await sql`RELEASE SAVEPOINT gc`.execute(tx);
             outcomes.push({ ok: true, value });
           } catch (error) {
-            await sql`ROLLBACK TO SAVEPOINT gc`.execute(tx);
-            await sql`RELEASE SAVEPOINT gc`.execute(tx);
+            try {
+              await sql`ROLLBACK TO SAVEPOINT gc`.execute(tx);
+              await sql`RELEASE SAVEPOINT gc`.execute(tx);
+            } catch {
+              // The transaction itself is gone (SQLite rolls back on a full disk or an I/O error): the whole
+              // batch fails, with the error that explains it rather than "no such savepoint".
+              throw error;
+            }
             outcomes.push({ ok: false, error });
           }
         }

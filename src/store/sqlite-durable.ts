@@ -125,6 +125,15 @@ class DurableDriver extends SqliteDriver {
     return this.#wrapped;
   }
 
+  /**
+   * SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR, …). Kysely then
+   * still sends ROLLBACK, whose "no transaction is active" would replace the error that says what happened
+   * (a full disk is 452, not 451).
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.raw.inTransaction) await super.rollbackTransaction(connection);
+  }
+
   override async destroy(): Promise<void> {
     this.wal?.close();
     await super.destroy();

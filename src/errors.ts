@@ -58,7 +58,7 @@ export function isErrorCode(v: unknown): v is ErrorCode {
 }
 
 /** The database's own "disk full": SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100). */
-export function isDatabaseFull(err: unknown): boolean {
+function isDatabaseFull(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'SQLITE_FULL' || code === '53100';
 }

@@ -32,7 +32,7 @@ async function refusedLeavingNothing(flow: Flow, tag: string, smtpReply: RegExp,
   expect(await flow.h.ctx.database.db.selectFrom('messages').selectAll().execute()).toEqual([]);
   // Neither as a file nor kept inline with a record (inline-blobs.ts).
   expect(filesUnder(path.join(flow.h.dir, 'blobs'))).toEqual([]);
-  expect(await flow.h.ctx.database.db.selectFrom('inline_blobs').selectAll().execute()).toEqual([]);
+  expect(await flow.h.ctx.database.db.selectFrom('inline_originals').selectAll().execute()).toEqual([]);
   return { http: res };
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,8 +8,9 @@ import { Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptOriginal } from '../src/ingress/accept.js';
 import { purgeOriginals } from '../src/jobs/retention.js';
+import { SanitizedReader } from '../src/store/blobs.js';
 import { INLINE_MAX } from '../src/store/inline-blobs.js';
-import { DurableSqliteDialect } from '../src/store/sqlite-durable.js';
+import { DurableSqliteDialect, WalSync } from '../src/store/sqlite-durable.js';
 import { filesUnder, openFlow, openHarness, overriding, waitFor, type Flow } from './helpers/harness.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 
@@ -74,6 +75,50 @@ describe('SQLite: the log is fsynced by us, off the event loop, before a write i
     }
   });
 
+  it('an auto-commit INSERT … RETURNING (rows back, like a read) is synced too; a failed sync fails every later write', async () => {
+    const file = path.join(dir, 'r.sqlite');
+    const raw = new SQLite(file);
+    raw.pragma('journal_mode = WAL');
+    const dialect = new DurableSqliteDialect(raw, file);
+    const db = new Kysely<{ t: { k: number; v: string } }>({ dialect });
+    try {
+      await sql`create table t (k integer primary key, v text)`.execute(db);
+      const before = dialect.walSyncs;
+      expect(await db.insertInto('t').values({ k: 1, v: 'a' }).returning('k').execute()).toEqual([{ k: 1 }]);
+      expect(dialect.walSyncs).toBe(before + 1);
+    } finally {
+      await db.destroy();
+    }
+    const broken = new WalSync(path.join(dir, 'no-such-dir', 'x.sqlite-wal'));
+    await expect(broken.request()).rejects.toMatchObject({ code: 'ENOENT' });
+    // Final: not retried, because a later fsync could succeed over pages the failed one lost.
+    await expect(broken.request()).rejects.toThrow(/not synced/);
+    expect(broken.syncs).toBe(0);
+  });
+
+  it('a transaction takes the write lock at BEGIN, so one that reads first cannot lose its snapshot to another process', async () => {
+    const file = path.join(dir, 'i.sqlite');
+    const raw = new SQLite(file);
+    raw.pragma('journal_mode = WAL');
+    const db = new Kysely<{ t: { k: number; v: string } }>({ dialect: new DurableSqliteDialect(raw, file) });
+    const other = new SQLite(file);
+    other.pragma('busy_timeout = 0');
+    try {
+      await sql`create table t (k integer primary key, v text)`.execute(db);
+      await db.transaction().execute(async (tx) => {
+        expect(await tx.selectFrom('t').selectAll().execute()).toEqual([]);
+        // Another process (another connection) writing now must wait for us, not invalidate our read.
+        expect(() => other.prepare("insert into t values (9, 'other')").run()).toThrow(/locked|busy/i);
+        await tx.insertInto('t').values({ k: 1, v: 'ours' }).execute();
+      });
+      other.prepare("insert into t values (9, 'other')").run();
+      expect(await db.selectFrom('t').select('v').orderBy('k').execute()).toEqual([{ v: 'ours' }, { v: 'other' }]);
+    } finally {
+      other.close();
+      await db.destroy();
+    }
+  });
+
   it('the database a context opens runs that way', async () => {
     const h = await openHarness();
     try {
@@ -97,13 +142,14 @@ describe('small originals and sanitized mails are kept with their records', () =
         const large = mail('大きい', INLINE_MAX + 10_000);
         const a = await acceptOriginal(h.ctx, input(small));
         expect(filesUnder(path.join(h.dir, 'blobs', 'originals'))).toEqual([]);
-        const rows = await h.ctx.database.db.selectFrom('inline_blobs').selectAll().execute();
-        expect(rows.map((r) => [r.area, r.sha256])).toEqual([['originals', sha(small)]]);
+        const rows = await h.ctx.database.db.selectFrom('inline_originals').selectAll().execute();
+        expect(rows.map((r) => r.sha256)).toEqual([sha(small)]);
+        expect(await h.ctx.database.db.selectFrom('inline_sanitized').selectAll().execute()).toEqual([]);
         expect(Buffer.from(rows[0]!.data).equals(small)).toBe(true);
 
         const b = await acceptOriginal(h.ctx, input(large));
         expect(filesUnder(path.join(h.dir, 'blobs', 'originals')).map((f) => path.basename(f))).toEqual([sha(large)]);
-        expect(await h.ctx.database.db.selectFrom('inline_blobs').select('sha256').execute()).toHaveLength(1);
+        expect(await h.ctx.database.db.selectFrom('inline_originals').select('sha256').execute()).toHaveLength(1);
 
         for (const [id, bytes] of [[a.id, small], [b.id, large]] as const) {
           const rec = await h.ctx.records.getMessage(id);
@@ -131,10 +177,10 @@ describe('small originals and sanitized mails are kept with their records', () =
       const old = new Date(Date.now() - 31 * 86_400_000).toISOString();
       await h.ctx.database.db.updateTable('messages').set({ created_at: old }).where('id', 'in', [once.id, old2.id]).execute();
       expect(await purgeOriginals(h.ctx)).toBe(2);
-      const left = await h.ctx.database.db.selectFrom('inline_blobs').select(['area', 'sha256']).execute();
-      expect(left).toEqual([{ area: 'originals', sha256: sha(twice) }]);
+      const left = await h.ctx.database.db.selectFrom('inline_originals').select('sha256').execute();
+      expect(left).toEqual([{ sha256: sha(twice) }]);
       expect(await purgeOriginals(h.ctx, Date.now() + 31 * 86_400_000)).toBe(1);
-      expect(await h.ctx.database.db.selectFrom('inline_blobs').selectAll().execute()).toEqual([]);
+      expect(await h.ctx.database.db.selectFrom('inline_originals').selectAll().execute()).toEqual([]);
     } finally {
       await h.close();
     }
@@ -191,6 +237,35 @@ describe('end to end with inline blobs', () => {
     await flow?.close();
   });
 
+  it('a large mail whose spool write fails gets its 4xx at once, and the session goes on', async () => {
+    const tmp = path.join(flow.h.dir, 'blobs', 'tmp');
+    rmSync(tmp, { recursive: true });
+    try {
+      const { client } = await RawSmtp.connect(flow.smtp.port);
+      await client.cmd('EHLO mta.example');
+      const t0 = Date.now();
+      // Over INLINE_MAX: it must go to a file, and the temp directory is gone.
+      expect((await client.send('a@example.com', ['b@example.lg.jp'], mail('大きい', 4_000_000))).at(-1)).toMatch(/^451 4\.3\.0 /);
+      expect(Date.now() - t0).toBeLessThan(flow.h.config.smtp.socketTimeoutMs);
+      // Small mails are kept with their record: the same session still gets a 250.
+      expect((await client.send('a@example.com', ['b@example.lg.jp'], mail('小さい', 2000))).at(-1)).toMatch(/^250 2\.0\.0 queued as /);
+      client.close();
+    } finally {
+      mkdirSync(tmp, { recursive: true });
+    }
+  });
+
+  it('the web view\'s reader streams a sanitized mail kept inline, and cannot reach an original', async () => {
+    const reader = new SanitizedReader(flow.h.ctx.blobs);
+    const raw = mail('読み取り', 1500);
+    const { id } = await acceptOriginal(flow.h.ctx, { ...input(raw), envelope: { from: 'r@example.com', to: ['b@example.lg.jp'] } });
+    const rec = await waitFor(async () => { const r = await flow.h.ctx.records.getMessage(id); return r?.sanitizedSha256 ? r : undefined; });
+    const chunks: Buffer[] = [];
+    for await (const c of await reader.stream(rec.sanitizedSha256!)) chunks.push(c as Buffer);
+    expect(sha(Buffer.concat(chunks))).toBe(rec.sanitizedSha256);
+    await expect(reader.get(sha(raw))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('the sanitized mail the relay receives is the one kept inline with the record, and no file was written', async () => {
     const { client } = await RawSmtp.connect(flow.smtp.port);
     await client.cmd('EHLO mta.example');
@@ -199,8 +274,8 @@ describe('end to end with inline blobs', () => {
     const id = /queued as (\S+)$/.exec(reply)![1]!;
     const got = await waitFor(() => flow.sink.mails.find((m) => m.raw.toString('latin1').includes(id)));
     const rec = await waitFor(async () => { const r = await flow.h.ctx.records.getMessage(id); return r?.status === 'delivered' ? r : undefined; });
-    const kept = await flow.h.ctx.database.db.selectFrom('inline_blobs').selectAll().where('area', '=', 'sanitized').execute();
-    expect(kept.map((r) => r.sha256)).toEqual([rec.sanitizedSha256]);
+    const kept = await flow.h.ctx.database.db.selectFrom('inline_sanitized').selectAll().where('sha256', '=', rec.sanitizedSha256!).execute();
+    expect(kept).toHaveLength(1);
     expect(sha(Buffer.from(kept[0]!.data))).toBe(rec.sanitizedSha256);
     // The relay received exactly those bytes.
     expect(sha(got.raw)).toBe(rec.sanitizedSha256);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Context } from '../context.js';
-import { isDatabaseFull, MukaikaError, toMukaikaError } from '../errors.js';
+import { MukaikaError, toMukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
 
 export interface Envelope {
@@ -53,7 +53,7 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
     await dropBlobIfOrphan(ctx, blob.sha256);
     // A full disk under the database is low disk (452 4.3.1, BRIEF §4), now that small originals are
     // written with their record; anything else from the database is a temporary fault (451).
-    if (isDatabaseFull(err)) throw new MukaikaError('INSUFFICIENT_STORAGE', 'database disk full', { cause: err });
+    if (toMukaikaError(err).code === 'INSUFFICIENT_STORAGE') throw new MukaikaError('INSUFFICIENT_STORAGE', 'database disk full', { cause: err });
     throw new MukaikaError('DATABASE_UNAVAILABLE', (err as Error).message, { cause: err });
   }
   // Identical bytes already stored are kept, not rewritten (blobs.ts); retention may have moved that copy

@@ -1,17 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import fs, { constants as fsc, createReadStream, type ReadStream } from 'node:fs';
+import fs, { constants as fsc, createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { MukaikaError, toMukaikaError } from '../errors.js';
+import type { BlobArea } from './areas.js';
 import { INLINE_MAX, type InlineBlobs } from './inline-blobs.js';
 
-/**
- * Originals (Internet side, untrusted) and sanitized outputs live in separate areas. The LGWAN-side web
- * view gets a `SanitizedReader`, which has no code path into the originals area.
- */
-export type BlobArea = 'originals' | 'sanitized';
+export type { BlobArea } from './areas.js';
 
 export interface PutResult {
   sha256: string;
@@ -28,7 +25,7 @@ const fsyncFd = promisify(fs.fsync);
  * Bodies up to this size are gathered in memory and written with one write; larger ones stream to disk as
  * they arrive (an SMTP session never holds more than this in memory).
  */
-const IN_MEMORY_MAX = 1024 * 1024;
+const IN_MEMORY_MAX = INLINE_MAX;
 
 /** How long a statfs answer is reused (less what was written since): the free-space check on every accept. */
 const STATFS_TTL_MS = 250;
@@ -129,6 +126,9 @@ export class BlobStore {
   async receive(area: BlobArea, source: Readable | AsyncIterable<Buffer>, maxBytes = Infinity): Promise<PutResult & { inline?: Buffer }> {
     if (!this.#inline) return this.putStream(area, source, maxBytes);
     const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    // However this ends early, the source is let go: an SMTP data stream still held by an unfinished
+    // iteration ignores resume(), so the rest of DATA would never be read and the reply never sent.
+    const release = async () => { await it.return?.(); };
     const held: Buffer[] = [];
     let size = 0;
     try {
@@ -140,16 +140,22 @@ export class BlobStore {
         held.push(r.value);
         if (size > INLINE_MAX) {
           const rest = async function* (): AsyncGenerator<Buffer> {
-            yield* held;
-            for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+            try {
+              yield* held;
+              for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+            } finally {
+              await release();
+            }
           };
           return await this.putStream(area, rest(), maxBytes);
         }
       }
     } catch (err) {
+      await release().catch(() => undefined);
       throw toMukaikaError(err);
     }
     const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+    this.#written += size;
     return { sha256: createHash('sha256').update(bytes).digest('hex'), size, inline: bytes };
   }
 
@@ -178,7 +184,14 @@ export class BlobStore {
       await mkdir(dir, { recursive: true });
       this.#dirs.add(dir);
     }
-    await rename(tmp, dest);
+    try {
+      await rename(tmp, dest);
+    } catch (err) {
+      // A shard directory removed from outside since we made it: make it again, once.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      await rename(tmp, dest);
+    }
     // Opening a directory to read changes nothing on disk (unlike create, write or rename, which can wait
     // for the journal while other writers fsync): done in place, it saves a trip to the thread pool.
     const dirFd = fs.openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
@@ -189,8 +202,13 @@ export class BlobStore {
     }
   }
 
+  /** The bytes when kept inline with a record, else undefined (a file, or nothing). */
+  async inlineOf(area: BlobArea, sha256: string): Promise<Buffer | undefined> {
+    return this.#inline?.get(area, sha256);
+  }
+
   async get(area: BlobArea, sha256: string): Promise<Buffer> {
-    const inline = await this.#inline?.get(area, sha256);
+    const inline = await this.inlineOf(area, sha256);
     if (inline) return inline;
     try {
       return await readFile(this.pathOf(area, sha256));
@@ -212,7 +230,9 @@ export class BlobStore {
    * (no record keeps this original) can be overtaken by an accept of identical bytes.
    */
   async removeUnlessNeeded(area: BlobArea, sha256: string, stillNeeded: () => Promise<boolean>): Promise<boolean> {
-    const inline = await this.#inline?.removeUnlessNeeded(area, sha256, stillNeeded) ?? false;
+    let inline = false;
+    if (this.#inline && area === 'originals') inline = await this.#inline.removeOrphanOriginal(sha256);
+    else if (this.#inline && !(await stillNeeded().catch(() => true))) await this.#inline.remove(area, sha256);
     return (await this.#removeFileUnlessNeeded(area, sha256, stillNeeded)) || inline;
   }
 
@@ -262,7 +282,9 @@ export class SanitizedReader {
   get(sha256: string): Promise<Buffer> {
     return this.#store.get('sanitized', sha256);
   }
-  stream(sha256: string): ReadStream {
-    return createReadStream(this.#store.pathOf('sanitized', sha256));
+  /** Kept inline with its record, or streamed from its file. */
+  async stream(sha256: string): Promise<Readable> {
+    const inline = await this.#store.inlineOf('sanitized', sha256);
+    return inline ? Readable.from([inline]) : createReadStream(this.#store.pathOf('sanitized', sha256));
   }
 }

@@ -60,15 +60,15 @@ export interface UnlocksTable {
   updated_at: string;
 }
 
-/** Small blobs kept with the records (inline-blobs.ts). */
+/** Small blobs kept with the records (inline-blobs.ts), one table per area. */
 export interface InlineBlobsTable {
-  area: string;
   sha256: string;
   data: Buffer;
 }
 
 export interface DB {
-  inline_blobs: InlineBlobsTable;
+  inline_originals: InlineBlobsTable;
+  inline_sanitized: InlineBlobsTable;
   unlocks: UnlocksTable;
   messages: MessagesTable;
   status_history: StatusHistoryTable;

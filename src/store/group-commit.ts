@@ -94,7 +94,10 @@ export class GroupCommit {
         else p.reject(o.error);
       });
     } catch (error) {
-      // BEGIN or COMMIT failed (or a lone write threw): nothing of this batch is in the database.
+      // BEGIN or COMMIT failed, or a lone write threw: nothing of this batch is in the database. Or, with
+      // SQLite, the log's fsync after COMMIT failed (sqlite-durable.ts): the rows may exist, but none was
+      // reported done. A record without its 250 is re-sent by the MTA under the same id (a duplicate of
+      // itself) and finished once by the recovery sweep.
       for (const p of batch) p.reject(error);
     } finally {
       this.#running = false;

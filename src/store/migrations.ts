@@ -73,13 +73,14 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     },
     '0004_inline_blobs': {
       async up(db: Kysely<unknown>) {
-        await db.schema
-          .createTable('inline_blobs')
-          .addColumn('area', 'text', (c) => c.notNull())
-          .addColumn('sha256', 'text', (c) => c.notNull())
-          .addColumn('data', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
-          .addPrimaryKeyConstraint('inline_blobs_pk', ['area', 'sha256'])
-          .execute();
+        // One table per area (inline-blobs.ts): the LGWAN-side web role can be granted the sanitized one only.
+        for (const table of ['inline_originals', 'inline_sanitized']) {
+          await db.schema
+            .createTable(table)
+            .addColumn('sha256', 'text', (c) => c.primaryKey())
+            .addColumn('data', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+            .execute();
+        }
       },
     },
   };

@@ -1,6 +1,6 @@
-import { close, fdatasync, open } from 'node:fs';
+import { close, fdatasync, open, realpathSync } from 'node:fs';
 import type SQLite from 'better-sqlite3';
-import { SqliteDialect, SqliteDriver, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
+import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
 
 /** Statements kept prepared per connection; past this the cache starts over (ad-hoc SQL cannot grow it forever). */
 const STATEMENT_CACHE = 512;
@@ -30,11 +30,17 @@ function cachedStatements(db: SQLite.Database): Pick<SQLite.Database, 'prepare' 
 /**
  * fdatasync of the write-ahead log, shared by everyone who asks while one runs: a caller that arrives
  * during a sync waits for the next one (the running sync may have started before its commit was written).
+ *
+ * A failed sync is final for this process. Linux reports a writeback error once: a later fsync can succeed
+ * although the pages of the failed one never reached the disk, and crash recovery would then drop every
+ * commit after them, 250'd ones included. So every later write fails too (451 / 452) until the role is
+ * restarted and SQLite recovers the log.
  */
-class WalSync {
+export class WalSync {
   #fd: number | undefined;
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
+  #failed: Error | undefined;
   #syncs = 0;
 
   constructor(private readonly walPath: string) {}
@@ -44,6 +50,7 @@ class WalSync {
   }
 
   request(): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
     if (!this.#running) {
       this.#running = this.#once().finally(() => { this.#running = undefined; });
       return this.#running;
@@ -56,15 +63,23 @@ class WalSync {
   }
 
   async #once(): Promise<void> {
-    // The log exists from the first commit until the last connection closes; ours stays open meanwhile, so
-    // one descriptor is good for the life of the process.
-    this.#fd ??= await new Promise<number>((resolve, reject) => open(this.walPath, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
-    const fd = this.#fd;
-    await new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
-    this.#syncs++;
+    try {
+      // The log exists from the first commit until the last connection closes; ours stays open meanwhile,
+      // so one descriptor is good for the life of the connection.
+      this.#fd ??= await new Promise<number>((resolve, reject) => open(this.walPath, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
+      const fd = this.#fd;
+      await new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+      this.#syncs++;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      this.#failed = Object.assign(new Error(`write-ahead log not synced (${code ?? String(err)}): no write is reported done until this process restarts`, { cause: err }), { code });
+      throw this.#failed;
+    }
   }
 
-  close(): void {
+  /** Waits for a running sync, so its descriptor is never closed (and its number reused) under it. */
+  async close(): Promise<void> {
+    await this.#running?.catch(() => undefined);
     if (this.#fd !== undefined) close(this.#fd, () => undefined);
     this.#fd = undefined;
   }
@@ -77,9 +92,12 @@ class WalSync {
  * is synchronous) nor holds SQLite's write lock, which the gateway and both workers share. Commits that
  * land while a sync runs share the next one.
  *
- * "Done" is decided per statement: after a statement that is not a read, if the connection is no longer in
- * a transaction, that statement committed (an auto-commit write, or COMMIT itself) and the log is synced
- * before its promise settles.
+ * "Done" is decided per statement: when the connection is not in a transaction after it, and it was COMMIT
+ * (or ROLLBACK, harmlessly) or an auto-commit statement other than a plain SELECT, the log is synced before
+ * its promise settles.
+ *
+ * Other processes can read a commit before it is synced; nothing they do with it is reported done before
+ * their own writes are synced, which comes after ours in the same log.
  */
 export class DurableSqliteDialect extends SqliteDialect {
   readonly #db: SQLite.Database;
@@ -91,7 +109,8 @@ export class DurableSqliteDialect extends SqliteDialect {
     super({ database: cached });
     this.#cached = cached;
     this.#db = db;
-    this.#wal = file === ':memory:' ? undefined : new WalSync(`${file}-wal`);
+    // SQLite keeps the log beside the database file itself: through a symlink, beside its target.
+    this.#wal = file === ':memory:' ? undefined : new WalSync(`${realpathSync(file)}-wal`);
   }
 
   /** Log fsyncs so far (tests, diagnostics). */
@@ -116,13 +135,26 @@ class DurableDriver extends SqliteDriver {
     const { raw, wal } = this;
     this.#wrapped ??= {
       async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+        const wasInTransaction = raw.inTransaction;
         const result = await c.executeQuery<R>(q);
-        if (wal && result.numAffectedRows !== undefined && !raw.inTransaction) await wal.request();
+        // Committed: COMMIT itself, or an auto-commit statement that may write. Only a plain SELECT is
+        // known not to (INSERT … RETURNING comes back with rows like a read; raw SQL could be anything).
+        if (wal && !raw.inTransaction && (wasInTransaction || q.query.kind !== 'SelectQueryNode')) await wal.request();
         return result;
       },
       streamQuery: <R>(q: CompiledQuery, chunk?: number) => c.streamQuery<R>(q, chunk),
     };
     return this.#wrapped;
+  }
+
+  /**
+   * BEGIN IMMEDIATE: the write lock is taken (waiting in the busy handler) before the first statement. A
+   * deferred transaction that reads first (saveSanitized does) would take a snapshot, and if another
+   * process committed meanwhile its first write fails at once with SQLITE_BUSY, without waiting: the job
+   * would fail and be retried after a backoff. Every transaction here is for writing.
+   */
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
   /**
@@ -135,7 +167,7 @@ class DurableDriver extends SqliteDriver {
   }
 
   override async destroy(): Promise<void> {
-    this.wal?.close();
+    await this.wal?.close();
     await super.destroy();
   }
 }

@@ -20,6 +20,7 @@ export const ERRORS = {
   INSUFFICIENT_STORAGE: { message: 'insufficient storage', smtp: '452 4.3.1 Insufficient system storage', http: 507, retryable: true },
   SHUTTING_DOWN: { message: 'shutting down', smtp: '421 4.3.2 Service shutting down', http: 503, retryable: true },
   TOO_MANY_CONNECTIONS: { message: 'too many connections', smtp: '421 4.3.2 Too many connections', http: 503, retryable: true },
+  TOO_SLOW: { message: 'peer too slow', smtp: '421 4.4.2 Too slow, closing connection', http: 408, retryable: true },
   MESSAGE_TOO_LARGE: { message: 'message too large', smtp: '552 5.3.4 Message too large', http: 413, retryable: false },
   RELAY_DENIED: { message: 'relay denied', smtp: '550 5.7.1 Relaying denied', http: 403, retryable: false },
   PEER_NOT_ALLOWED: { message: 'peer not allowed', smtp: '554 5.7.1 Access denied', http: 403, retryable: false },

@@ -26,6 +26,7 @@ describe('error catalogue', () => {
         "STORAGE_ERROR": "451 4.3.0 Storage error, try again later | 503 | true",
         "TOO_MANY_CONNECTIONS": "421 4.3.2 Too many connections | 503 | true",
         "TOO_MANY_RECIPIENTS": "452 4.5.3 Too many recipients | 400 | true",
+        "TOO_SLOW": "421 4.4.2 Too slow, closing connection | 408 | true",
         "UNAUTHORIZED": "530 5.7.0 Authentication required | 401 | false",
         "WRONG_PASSWORD": "550 5.7.1 Wrong password | 422 | false",
       }

@@ -146,4 +146,41 @@ describe('SMTP abuse', () => {
     expect(await countFrom('stall@example.com')).toBe(0);
     await normalMailOk('after-slowloris');
   });
+
+  it('drops a slow drip that never completes a command or a DATA (421 4.4.2), while a DATA sent at a real rate outlasts the window', async () => {
+    // socketTimeoutMs is 1.5 s: each byte below resets the idle timeout, so only the drip guard can end these.
+    const cmd = await session();
+    const data = await session();
+    await data.cmd('MAIL FROM:<drip@example.com>');
+    await data.cmd('RCPT TO:<b@example.lg.jp>');
+    expect(await data.cmd('DATA')).toMatch(/^354/);
+    data.write('Subject: drip\r\n\r\n');
+    // An honest DATA at ~20 KB/s for 4 s (well over minBytesPerSecond 1024), then ended: accepted.
+    const honest = await session();
+    await honest.cmd('MAIL FROM:<steady@example.com>');
+    await honest.cmd('RCPT TO:<b@example.lg.jp>');
+    expect(await honest.cmd('DATA')).toMatch(/^354/);
+    honest.write('Subject: steady\r\n\r\n');
+    const t0 = Date.now();
+    const drip = setInterval(() => {
+      if (!cmd.closed) cmd.write('M');
+      if (!data.closed) data.write('x');
+      if (Date.now() - t0 < 4000) honest.write(`${'y'.repeat(4000)}\r\n`);
+    }, 200);
+    try {
+      for (const c of [cmd, data]) {
+        expect(await c.reply(10_000)).toBe('421 4.4.2 Too slow, closing connection');
+        await waitFor(() => c.closed, 10_000, 20);
+      }
+      expect(Date.now() - t0).toBeGreaterThan(1500);
+      await waitFor(() => Date.now() - t0 > 4200, 10_000, 50);
+      honest.write('.\r\n');
+      expect(await honest.reply(10_000)).toMatch(/^250 2\.0\.0 queued as m/);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(await countFrom('drip@example.com')).toBe(0);
+    expect(await countFrom('steady@example.com')).toBe(1);
+    await normalMailOk('after-drip');
+  });
 });

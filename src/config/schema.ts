@@ -20,6 +20,7 @@ export const configSchema = z.strictObject({
     maxRecipients: positive,
     maxClients: positive,
     socketTimeoutMs: positive,
+    minBytesPerSecond: positive,
     tlsKeyFile: z.string(),
     tlsCertFile: z.string(),
     minFreeBytes: z.number().int().min(0),

@@ -7,6 +7,7 @@ import type { Context } from '../context.js';
 import { MukaikaError, smtpReplyOf, toMukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
 import { acceptOriginal } from './accept.js';
+import { guardSlowDrip } from './smtp-drip.js';
 import { checkPeer, checkRecipient, checkSender, peerAllowList } from './smtp-policy.js';
 
 export interface SmtpIngress {
@@ -71,6 +72,9 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
         log.warn({ evt: EVT.SMTP_CONNECT_DENIED, peer: session.remoteAddress }, 'peer refused');
         return cb(smtpError(denied));
       }
+      guardSlowDrip(server, session, { windowMs: config.smtp.socketTimeoutMs, minBytesPerSecond: config.smtp.minBytesPerSecond }, (detail) => {
+        log.warn({ evt: EVT.SMTP_TOO_SLOW, peer: session.remoteAddress, detail }, 'slow peer dropped');
+      });
       cb();
     },
     onMailFrom(address, session, cb) {

@@ -172,7 +172,6 @@ describe('SMTP abuse', () => {
         expect(await c.reply(10_000)).toBe('421 4.4.2 Too slow, closing connection');
         await waitFor(() => c.closed, 10_000, 20);
       }
-      expect(Date.now() - t0).toBeGreaterThan(1500);
       await waitFor(() => Date.now() - t0 > 4200, 10_000, 50);
       honest.write('.\r\n');
       expect(await honest.reply(10_000)).toMatch(/^250 2\.0\.0 queued as m/);

@@ -53,7 +53,8 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
     await dropBlobIfOrphan(ctx, blob.sha256);
     // A full disk under the database is low disk (452 4.3.1, BRIEF §4), now that small originals are
     // written with their record; anything else from the database is a temporary fault (451).
-    if (toMukaikaError(err).code === 'INSUFFICIENT_STORAGE') throw new MukaikaError('INSUFFICIENT_STORAGE', 'database disk full', { cause: err });
+    const e = toMukaikaError(err);
+    if (e.code === 'INSUFFICIENT_STORAGE') throw e;
     throw new MukaikaError('DATABASE_UNAVAILABLE', (err as Error).message, { cause: err });
   }
   // Identical bytes already stored are kept, not rewritten (blobs.ts); retention may have moved that copy

@@ -21,17 +21,16 @@ const openFd = promisify(fs.open);
 const writeFd = promisify(fs.write);
 const fsyncFd = promisify(fs.fsync);
 
-/**
- * Bodies up to this size are gathered in memory and written with one write; larger ones stream to disk as
- * they arrive (an SMTP session never holds more than this in memory).
- */
-const IN_MEMORY_MAX = INLINE_MAX;
-
 /** How long a statfs answer is reused (less what was written since): the free-space check on every accept. */
 const STATFS_TTL_MS = 250;
 
+/**
+ * Opening a directory to read changes nothing on disk (unlike create, write or rename, which can wait for
+ * the journal while other writers fsync): done in place, it saves a trip to the thread pool; the fsync goes
+ * to the pool.
+ */
 async function fsyncDir(dir: string): Promise<void> {
-  const fd = await openFd(dir, fsc.O_RDONLY);
+  const fd = fs.openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
   try {
     await fsyncFd(fd);
   } finally {
@@ -84,7 +83,8 @@ export class BlobStore {
         if (size > maxBytes) throw new MukaikaError('MESSAGE_TOO_LARGE');
         hash.update(chunk);
         held.push(chunk);
-        if (size > IN_MEMORY_MAX) {
+        // Up to INLINE_MAX gathered in memory and written at once; past it, streamed as it arrives.
+        if (size > INLINE_MAX) {
           fd ??= await openFd(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
           await writeAll(fd, held);
           held = [];
@@ -192,14 +192,7 @@ export class BlobStore {
       await mkdir(dir, { recursive: true });
       await rename(tmp, dest);
     }
-    // Opening a directory to read changes nothing on disk (unlike create, write or rename, which can wait
-    // for the journal while other writers fsync): done in place, it saves a trip to the thread pool.
-    const dirFd = fs.openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    try {
-      await fsyncFd(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
+    await fsyncDir(dir);
   }
 
   /** The bytes when kept inline with a record, else undefined (a file, or nothing). */
@@ -229,10 +222,9 @@ export class BlobStore {
    * own copy; a record that appeared meanwhile gets the blob put back. Used by retention, whose decision
    * (no record keeps this original) can be overtaken by an accept of identical bytes.
    */
-  async removeUnlessNeeded(area: BlobArea, sha256: string, stillNeeded: () => Promise<boolean>): Promise<boolean> {
-    let inline = false;
-    if (this.#inline && area === 'originals') inline = await this.#inline.removeOrphanOriginal(sha256);
-    else if (this.#inline && !(await stillNeeded().catch(() => true))) await this.#inline.remove(area, sha256);
+  async removeUnlessNeeded(area: 'originals', sha256: string, stillNeeded: () => Promise<boolean>): Promise<boolean> {
+    // An inline copy is removed by one guarded statement (inline-blobs.ts), the file as described above.
+    const inline = (await this.#inline?.removeOrphanOriginal(sha256)) ?? false;
     return (await this.#removeFileUnlessNeeded(area, sha256, stillNeeded)) || inline;
   }
 

@@ -5,18 +5,11 @@ import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
 import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../src/jobs/workers.js';
 import { openHarness, waitFor, type Harness } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { queueOverSmtp } from './helpers/smtp-client.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
 
-async function send(port: number, to: string[], subject: string): Promise<string> {
-  const { client } = await RawSmtp.connect(port);
-  await client.cmd('EHLO mta.example');
-  const r = (await client.send('sender@example.com', to, `From: sender@example.com\r\nTo: ${to[0]}\r\nSubject: ${subject}\r\n\r\nhi\r\n`)).at(-1)!;
-  client.close();
-  const id = /queued as (m[0-9a-f]{24})$/.exec(r)?.[1];
-  if (!id) throw new Error(r);
-  return id;
-}
+const send = (port: number, to: string[], subject: string): Promise<string> =>
+  queueOverSmtp(port, 'sender@example.com', to, `From: sender@example.com\r\nTo: ${to[0]}\r\nSubject: ${subject}\r\n\r\nhi\r\n`);
 
 /** Every recipient settled and the message's own status written (a later commit than the last row's). */
 const settled = (h: Harness, id: string) => waitFor(async () => {

@@ -3,19 +3,11 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusFile, corpusPresent } from './helpers/corpus.js';
 import { openFlow, waitFor, type Flow } from './helpers/harness.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { queueOverSmtp } from './helpers/smtp-client.js';
 
 const NOTICE = '【無害化通知】このメールは無害化ゲートウェイ(Mukaika)で処理されました。';
 
-async function send(flow: Flow, raw: Buffer | string, to = ['b@example.lg.jp']): Promise<string> {
-  const { client } = await RawSmtp.connect(flow.smtp.port);
-  await client.cmd('EHLO mta.example');
-  const reply = (await client.send('sender@example.com', to, raw)).at(-1)!;
-  client.close();
-  const id = /^250 2\.0\.0 queued as (m[0-9a-f]{24})$/.exec(reply)?.[1];
-  if (!id) throw new Error(`not accepted: ${reply}`);
-  return id;
-}
+const send = (flow: Flow, raw: Buffer | string, to = ['b@example.lg.jp']): Promise<string> => queueOverSmtp(flow.smtp.port, 'sender@example.com', to, raw);
 
 /** The mail the LGWAN sink received for this id, parsed by an independent parser (mailparser). */
 async function delivered(flow: Flow, id: string): Promise<{ parsed: ParsedMail; raw: string; to: string[] }> {

@@ -6,15 +6,10 @@ import { requeueStuck } from '../src/jobs/recovery.js';
 import { startDeliverWorker, startSanitizeWorker } from '../src/jobs/workers.js';
 import { workerConnection } from '../src/queue/queues.js';
 import { openFlow, waitFor } from './helpers/harness.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { queueOverSmtp } from './helpers/smtp-client.js';
 
-async function accept(port: number, subject: string): Promise<string> {
-  const { client } = await RawSmtp.connect(port);
-  await client.cmd('EHLO mta.example');
-  const r = (await client.send('a@example.com', ['staff@example.lg.jp'], `From: a@example.com\r\nSubject: ${subject}\r\n\r\nbody\r\n`)).at(-1)!;
-  client.close();
-  return /queued as (m[0-9a-f]{24})$/.exec(r)![1]!;
-}
+const accept = (port: number, subject: string): Promise<string> =>
+  queueOverSmtp(port, 'a@example.com', ['staff@example.lg.jp'], `From: a@example.com\r\nSubject: ${subject}\r\n\r\nbody\r\n`);
 
 describe('work that fails for good still reaches the recipient, and finished jobs do not block recovery', () => {
   it('sends a notice-only mail when the sanitize job cannot succeed (original gone)', async () => {

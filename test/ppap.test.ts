@@ -6,7 +6,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
 import { openFlow, waitFor, type Flow } from './helpers/harness.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { queueOverSmtp } from './helpers/smtp-client.js';
 
 const TOKEN = 'ppap-token-0123456789abcdef';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-ppap-'));
@@ -44,13 +44,7 @@ describe('PPAP round trip: held → wrong password refused and counted → right
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function sendMail(raw: string): Promise<string> {
-    const { client } = await RawSmtp.connect(flow.smtp.port);
-    await client.cmd('EHLO mta.example');
-    const r = (await client.send('vendor@example.com', ['staff@example.lg.jp'], raw)).at(-1)!;
-    client.close();
-    return /queued as (m[0-9a-f]{24})$/.exec(r)![1]!;
-  }
+  const sendMail = (raw: string): Promise<string> => queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], raw);
   const unlock = (id: string, password: string) => app.inject({
     method: 'POST', url: `/api/v1/messages/${id}/parts/0/unlock`,
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: { password },

@@ -22,6 +22,15 @@ describe('SMTP abuse', () => {
     expect(await client.cmd('EHLO abuser.example')).toMatch(/^250/);
     return client;
   };
+  /** A session inside DATA (354 received) for `from`, its first bytes sent. */
+  const inData = async (from: string, head: string) => {
+    const client = await session();
+    expect(await client.cmd(`MAIL FROM:<${from}>`)).toMatch(/^250/);
+    expect(await client.cmd('RCPT TO:<b@example.lg.jp>')).toMatch(/^250/);
+    expect(await client.cmd('DATA')).toMatch(/^354/);
+    client.write(head);
+    return client;
+  };
   /** The liveness check after every abuse: a well-behaved MTA still gets its mail queued. */
   const normalMailOk = async (tag: string) => {
     const client = await session();
@@ -134,11 +143,7 @@ describe('SMTP abuse', () => {
     const { client: idle } = await connect();
     const half = await session();
     half.write('MAIL FROM:<slow');
-    const data = await session();
-    await data.cmd('MAIL FROM:<stall@example.com>');
-    await data.cmd('RCPT TO:<b@example.lg.jp>');
-    expect(await data.cmd('DATA')).toMatch(/^354/);
-    data.write('Subject: never ends\r\n\r\npartial');
+    const data = await inData('stall@example.com', 'Subject: never ends\r\n\r\npartial');
     for (const c of [idle, half, data]) {
       expect(await c.reply(10_000)).toMatch(/^421 /);
       await waitFor(() => c.closed, 10_000, 20);
@@ -150,17 +155,9 @@ describe('SMTP abuse', () => {
   it('drops a slow drip that never completes a command or a DATA (421 4.4.2), while a DATA sent at a real rate outlasts the window', async () => {
     // socketTimeoutMs is 1.5 s: each byte below resets the idle timeout, so only the drip guard can end these.
     const cmd = await session();
-    const data = await session();
-    await data.cmd('MAIL FROM:<drip@example.com>');
-    await data.cmd('RCPT TO:<b@example.lg.jp>');
-    expect(await data.cmd('DATA')).toMatch(/^354/);
-    data.write('Subject: drip\r\n\r\n');
+    const data = await inData('drip@example.com', 'Subject: drip\r\n\r\n');
     // An honest DATA at ~20 KB/s for 4 s (well over minBytesPerSecond 1024), then ended: accepted.
-    const honest = await session();
-    await honest.cmd('MAIL FROM:<steady@example.com>');
-    await honest.cmd('RCPT TO:<b@example.lg.jp>');
-    expect(await honest.cmd('DATA')).toMatch(/^354/);
-    honest.write('Subject: steady\r\n\r\n');
+    const honest = await inData('steady@example.com', 'Subject: steady\r\n\r\n');
     const t0 = Date.now();
     const drip = setInterval(() => {
       if (!cmd.closed) cmd.write('M');

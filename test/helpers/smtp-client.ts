@@ -75,3 +75,17 @@ export class RawSmtp {
     this.socket.end();
   }
 }
+
+/**
+ * One mail over a fresh session (EHLO, MAIL, RCPT, DATA, QUIT-less close), as an MTA relays it: the id of
+ * `250 2.0.0 queued as <id>`, or an error carrying whatever else the server answered.
+ */
+export async function queueOverSmtp(port: number, from: string, to: string[], message: string | Buffer): Promise<string> {
+  const { client } = await RawSmtp.connect(port);
+  await client.cmd('EHLO mta.example');
+  const reply = (await client.send(from, to, message)).at(-1) ?? '';
+  client.close();
+  const id = /^250 2\.0\.0 queued as (m[0-9a-f]{24})$/.exec(reply)?.[1];
+  if (!id) throw new Error(`not queued: ${reply}`);
+  return id;
+}

@@ -13,7 +13,7 @@ PACKAGES=(
   mupdf-tools qpdf poppler-utils ghostscript tesseract-ocr tesseract-ocr-jpn
   zip unzip python3 make g++
 )
-[ "${1:-}" = "--test" ] && PACKAGES+=(postgresql)
+[ "${1:-}" = "--test" ] && PACKAGES+=(postgresql python3-fonttools)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -77,7 +77,7 @@ describe('supervisor', () => {
     let out = '';
     const log = createLogger('info', new Writable({ write(c: Buffer, _e, cb) { out += c.toString(); cb(); } }));
     const tree = superviseRoles(log, { ...process.env, ...(await roleEnv({ smtp: busy.port })) }, 5000, {
-      roles: [['gateway']], command: cliCommand(), initialBackoffMs: 200, maxBackoffMs: 800,
+      roles: [['gateway']], command: cliCommand(), initialBackoffMs: 200, maxBackoffMs: 800, resetAfterMs: 1000,
     });
     let ready = false;
     void tree.ready.then(() => { ready = true; });
@@ -92,7 +92,18 @@ describe('supervisor', () => {
 
       await busy.release();
       await tree.ready;
-      expect(tree.restarts().gateway).toBeGreaterThanOrEqual(4);
+      const restarts = tree.restarts().gateway!;
+      expect(restarts).toBeGreaterThanOrEqual(4);
+
+      // A crash after it had been up longer than resetAfterMs: logged, and the pause starts over.
+      await new Promise((r) => setTimeout(r, 1100));
+      process.kill(tree.pids().gateway!, 'SIGKILL');
+      await waitFor(() => jsonLines(out).some((l) => l.msg === 'role running again'), 120_000);
+      const crash = jsonLines(out).filter((l) => l.evt === 'MK004').at(-1)!;
+      expect([crash.role, crash.code, crash.signal, crash.restarts, crash.delayMs]).toEqual(['gateway', null, 'SIGKILL', restarts + 1, 200]);
+      expect(jsonLines(out).filter((l) => l.msg === 'role running again').map((l) => [l.level, l.evt, l.role, l.restarts])).toEqual([
+        [30, 'MK001', 'gateway', restarts + 1],
+      ]);
     } finally {
       await tree.stop();
     }

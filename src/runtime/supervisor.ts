@@ -29,6 +29,8 @@ export interface RoleTree {
   ready: Promise<void>;
   /** How many times each role has been started again. */
   restarts(): Record<string, number>;
+  /** The process id of each role that is running now. */
+  pids(): Record<string, number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export function superviseRoles(log: Logger, env: NodeJS.ProcessEnv, graceMs: num
   return {
     ready,
     restarts: () => ({ ...restarts }),
+    pids: () => Object.fromEntries([...children].map(([name, c]) => [name, c.pid])),
     async stop() {
       stopping = true;
       for (const t of timers) clearTimeout(t);

@@ -171,6 +171,21 @@ describe('HTTP connection limits', () => {
     for (const d of first) d.socket.destroy();
   });
 
+  it('closes a request whose body stops (valid token) after http.idleTimeoutMs, leaving no record or spool file', async () => {
+    const quick = buildHttp({ ...h.ctx, config: { ...h.config, http: { ...h.config.http, idleTimeoutMs: 500 } } });
+    await quick.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const [head] = bodyDrip();
+      const d = openDripper((quick.server.address() as net.AddressInfo).port, '127.0.0.30', `${head}${'x'.repeat(5000)}`, '', 3_600_000);
+      await waitFor(() => d.closed, 60_000);
+      expect(d.received).toBe('');
+      expect(await h.ctx.database.db.selectFrom('messages').select('id').execute()).toEqual([]);
+      expect(filesUnder(path.join(h.dir, 'blobs'))).toEqual([]);
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('sets the Node server timeouts from http.* (Fastify leaves them at 0, unlimited)', () => {
     const s = app.server;
     expect([s.headersTimeout, s.requestTimeout, s.keepAliveTimeout, s.timeout, s.maxConnections]).toEqual([10_000, 300_000, 5000, 30_000, 256]);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -56,6 +57,23 @@ describe('a role that cannot listen', () => {
       }
     }, 120_000);
   }
+
+  it('gateway exits 1 when the open-file limit leaves no room for HTTP next to SMTP, saying so', async () => {
+    const env = await roleEnv();
+    const run = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn('/bin/sh', ['-c', 'ulimit -n 300 && exec "$0" "$@"', process.execPath, ...cliCommand(), 'gateway'], {
+        env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      child.on('exit', (code) => resolve({ code, stdout }));
+    });
+    expect(run.code).toBe(1);
+    expect(jsonLines(run.stdout).filter((l) => l.evt === 'MK005').map((l) => l.err)).toEqual([
+      'open-file limit 300 (ulimit -n) leaves no room for HTTP next to smtp.maxClients 100; raise the limit or lower smtp.maxClients',
+    ]);
+    expect(run.stdout).not.toContain('gateway listening');
+  }, 120_000);
 
   it('web exits 1 when its port is in use', async () => {
     const busy = await occupy();

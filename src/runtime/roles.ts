@@ -20,7 +20,14 @@ function cannotListen(what: string, host: string, port: number, err: unknown): E
 export async function runGateway(ctx: Context): Promise<Stop> {
   const { smtp: s, http: h } = ctx.config;
   const smtp = await startSmtp(ctx).catch((err: unknown) => { throw cannotListen('smtp', s.host, s.port, err); });
-  const http = buildHttp(ctx);
+  let http: ReturnType<typeof buildHttp>;
+  try {
+    // buildHttp refuses an open-file limit too low for both listeners (http-limits.ts).
+    http = buildHttp(ctx);
+  } catch (err) {
+    await smtp.close();
+    throw err;
+  }
   try {
     await http.listen({ port: h.port, host: h.host });
   } catch (err) {

@@ -10,7 +10,8 @@ import { ensureRedis } from '../src/runtime/redis-child.js';
 import { dropRedisPrefix, REDIS_URL, waitFor } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
 import { cliCommand } from './helpers/run-cli.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import net from 'node:net';
+import { queueOverSmtp, RawSmtp } from './helpers/smtp-client.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
 
 const dirs: string[] = [];
@@ -52,6 +53,55 @@ describe('mukaika start', () => {
       child.kill('SIGTERM');
       expect(await exited, stderr).toBe(0);
       await sink.close();
+      await dropRedisPrefix(REDIS_URL, prefix);
+    }
+  }, 300_000);
+});
+
+describe('mukaika start with a role that cannot listen', () => {
+  it('reports the role\'s exits, restarts it with backoff, and says "started" only once every role listens', async () => {
+    const dir = tmp();
+    const blocker = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const smtpPort = (blocker.address() as net.AddressInfo).port;
+    const [httpPort, webPort] = [await RedisChild.freePort(), await RedisChild.freePort()];
+    const prefix = `mkstartb${process.pid}`;
+    writeFileSync(path.join(dir, 'site.yaml'), `queue:\n  prefix: ${prefix}\n  shutdownTimeoutMs: 3000\nsmtp:\n  minFreeBytes: 0\n  allowedNetworks: [0.0.0.0/0, "::1/128"]\n`);
+    const child = spawn(process.execPath, [...cliCommand(), 'start'], {
+      env: {
+        ...process.env, MUKAIKA_DATA_DIR: dir, MUKAIKA_CONFIG: path.join(dir, 'site.yaml'), REDIS_URL, SMTP_PORT: String(smtpPort),
+        HTTP_PORT: String(httpPort), WEB_PORT: String(webPort), LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    try {
+      await waitFor(() => lines().filter((l) => l.evt === 'MK004').length >= 2, 120_000, 200);
+      const exits = lines().filter((l) => l.evt === 'MK004').slice(0, 2);
+      expect(exits.map((l) => [l.role, l.code, l.restarts, l.delayMs])).toEqual([['gateway', 1, 1, 1000], ['gateway', 1, 2, 2000]]);
+      const failed = lines().filter((l) => l.evt === 'MK005');
+      expect(failed[0]!.err).toMatch(new RegExp(`^smtp cannot listen on 127\\.0\\.0\\.1:${smtpPort}: EADDRINUSE `));
+      expect(out).not.toContain('mukaika started');
+      // The open setting is logged once, by start itself, not once per role.
+      expect(lines().filter((l) => l.evt === 'MK003').map((l) => [l.level, l.detail])).toEqual([
+        [40, "smtp.allowedNetworks contains 0.0.0.0/0: any host on the Internet may connect to SMTP; list your MTAs' networks"],
+      ]);
+
+      await new Promise<void>((r) => blocker.close(() => r()));
+      await waitFor(() => out.includes('mukaika started'), 120_000, 200);
+      const all = lines();
+      const startedAt = all.findIndex((l) => l.msg === 'mukaika started');
+      for (const msg of ['gateway listening', 'web listening']) expect(all.findIndex((l) => l.msg === msg), msg).toBeLessThan(startedAt);
+      expect(all.slice(0, startedAt).filter((l) => l.msg === 'worker running').length).toBe(2);
+      expect(await queueOverSmtp(smtpPort, 'a@example.com', ['staff@example.lg.jp'], 'Subject: back\r\n\r\nhello\r\n')).toMatch(/^m[0-9a-f]{24}$/);
+    } finally {
+      blocker.close();
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited, out.slice(-4000)).toBe(0);
       await dropRedisPrefix(REDIS_URL, prefix);
     }
   }, 300_000);

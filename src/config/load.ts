@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { configSchema, type Config } from './schema.js';
+import { maskSecrets } from './mask.js';
+import { isWholeInternet } from './net-checks.js';
 import { MukaikaError } from '../errors.js';
+import { EVT, type Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
 
 export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.yaml');
@@ -36,7 +39,7 @@ function readYaml(file: string): Tree {
 }
 
 function intFromEnv(name: string, raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new MukaikaError('CONFIG_INVALID', `${name}: must be a port number, got "${raw}"`);
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw new MukaikaError('CONFIG_INVALID', `${name}: must be a port number (0-65535), got "${raw}"`);
   return Number(raw);
 }
 
@@ -94,7 +97,40 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const cfg = parsed.data;
   cfg.dataDir = path.resolve(cfg.dataDir);
   cfg.smtp.acceptDomains = cfg.smtp.acceptDomains.map((d) => d.toLowerCase());
+  checkPortClashes(cfg);
   return deepFreeze(cfg);
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/** Two listeners on one port and overlapping addresses: the second could never listen. */
+function checkPortClashes(cfg: Config): void {
+  const listeners = [['smtp', cfg.smtp], ['http', cfg.http], ['web', cfg.web]] as const;
+  for (const [i, [a, la]] of listeners.entries()) {
+    for (const [b, lb] of listeners.slice(i + 1)) {
+      const overlap = la.host === lb.host || WILDCARD_HOSTS.has(la.host) || WILDCARD_HOSTS.has(lb.host);
+      if (la.port !== 0 && la.port === lb.port && overlap) {
+        throw new MukaikaError('CONFIG_INVALID', `invalid configuration:\n  ${b}.port: ${lb.port} is also ${a}.port; each listener needs its own port`);
+      }
+    }
+  }
+}
+
+/**
+ * Settings that load but leave the gateway open wider than any site needs: each is logged loudly (MK003) at
+ * start. Refused outright instead, at load: wildcard accept domains (an open relay into LGWAN).
+ */
+export function configWarnings(cfg: Config): string[] {
+  const out: string[] = [];
+  for (const n of cfg.smtp.allowedNetworks.filter(isWholeInternet)) {
+    out.push(`smtp.allowedNetworks contains ${n}: any host on the Internet may connect to SMTP; list your MTAs' networks`);
+  }
+  return out;
+}
+
+/** The open settings of configWarnings, each on its own loud line (MK003). */
+export function logConfigWarnings(config: Config, log: Logger): void {
+  for (const detail of configWarnings(config)) log.warn({ evt: EVT.CONFIG_WARNING, detail }, `open setting: ${detail}`);
 }
 
 /** The SQL connection string after defaults: SQLite in the data dir unless configured. */
@@ -103,12 +139,13 @@ export function databaseUrlOf(cfg: Config): string {
 }
 
 const SECRET_KEYS = new Set(['tokenHashes']);
+const secretKey = (key: string) => SECRET_KEYS.has(key) || /(password|secret|token)s?$/i.test(key);
 
-/** The effective config as YAML-able data with secrets and URL passwords masked. */
+/** The effective config as YAML-able data with secrets, URL passwords and secret URL parameters masked. */
 export function maskedConfig(cfg: Config): Tree {
   const mask = (v: unknown, key: string): unknown => {
-    if (SECRET_KEYS.has(key)) return Array.isArray(v) ? v.map(() => '***') : '***';
-    if (typeof v === 'string') return v.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+    if (secretKey(key)) return Array.isArray(v) ? v.map(() => '***') : '***';
+    if (typeof v === 'string') return maskSecrets(v);
     if (Array.isArray(v)) return v.map((x) => mask(x, ''));
     if (isTree(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x, k)]));
     return v;

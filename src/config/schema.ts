@@ -1,8 +1,25 @@
 import { z } from 'zod';
+import { isCidr, isListenHost, isMailDomain } from './net-checks.js';
 
 const port = z.number().int().min(0).max(65535);
 const positive = z.number().int().positive();
 const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const listenHost = z.string().refine(isListenHost, 'an IP address (0.0.0.0 and :: included) or a host name');
+const cidr = z.string().refine(isCidr, 'CIDR like 127.0.0.0/8 or ::1/128 (IPv4 /0-32, IPv6 /0-128)');
+// "*" and "*.city.lg.jp" are refused, not defined: recipients are matched exactly, and an accept-all gateway
+// would be an open relay into LGWAN (docs/DESIGN.md).
+const acceptDomain = z.string().refine(isMailDomain, 'a mail domain like city.example.lg.jp (no wildcards: each domain is listed)');
+
+function isRelayUrl(v: string): boolean {
+  if (v === '') return true;
+  try {
+    const u = new URL(v);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    return isListenHost(host) && (u.port === '' || Number(u.port) > 0);
+  } catch {
+    return false;
+  }
+}
 
 /** The whole configuration; `config/default.yaml` documents each key and its default. */
 export const configSchema = z.strictObject({
@@ -10,12 +27,12 @@ export const configSchema = z.strictObject({
   redisUrl: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
   databaseUrl: z.string().regex(/^(|sqlite:.+|postgres(ql)?:\/\/.+)$/, 'empty, sqlite:PATH or postgres://…'),
   log: z.strictObject({ level }),
-  hostname: z.string().min(1),
+  hostname: z.string().refine((v) => isListenHost(v) && !/^[\d.:]+$/.test(v), 'a host name like mukaika.city.example.lg.jp'),
   smtp: z.strictObject({
     port,
-    host: z.string(),
-    allowedNetworks: z.array(z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'CIDR like 127.0.0.0/8')),
-    acceptDomains: z.array(z.string().min(1)).min(1),
+    host: listenHost,
+    allowedNetworks: z.array(cidr),
+    acceptDomains: z.array(acceptDomain).min(1),
     maxMessageBytes: positive,
     maxRecipients: positive,
     maxClients: positive,
@@ -27,13 +44,20 @@ export const configSchema = z.strictObject({
   }),
   http: z.strictObject({
     port,
-    host: z.string(),
+    host: listenHost,
     tokenHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex')),
     maxUploadBytes: positive,
-  }),
-  web: z.strictObject({ port, host: z.string(), publicUrl: z.string().url() }),
+    // Connection-level limits (src/ingress/http-limits.ts); headersTimeoutMs may not exceed requestTimeoutMs.
+    headersTimeoutMs: positive,
+    requestTimeoutMs: positive,
+    idleTimeoutMs: positive,
+    keepAliveTimeoutMs: positive,
+    maxConnections: positive,
+    maxConnectionsPerAddress: positive,
+  }).refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, { message: 'must not exceed http.requestTimeoutMs', path: ['headersTimeoutMs'] }),
+  web: z.strictObject({ port, host: listenHost, publicUrl: z.string().url() }),
   lgwan: z.strictObject({
-    smtpUrl: z.string().regex(/^(|smtps?:\/\/.+)$/, 'empty or smtp://host:port'),
+    smtpUrl: z.string().regex(/^(|smtps?:\/\/.+)$/, 'empty or smtp://host:port').refine(isRelayUrl, 'empty or smtp://host:port with a valid host and port'),
     noticeFrom: z.string().email(),
     connectionTimeoutMs: positive,
   }),

@@ -1,12 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
 import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
+import { limitedFastify } from './http-limits.js';
 import { checkRecipient, checkSender } from './smtp-policy.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
@@ -109,7 +110,7 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
 }
 
 export function buildHttp(ctx: Context): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: ctx.config.http.maxUploadBytes, trustProxy: false });
+  const app = limitedFastify(ctx);
   app.register(multipart);
   app.setErrorHandler((error, _req, reply) => {
     const err = (error as { statusCode?: number }).statusCode === 413 ? new MukaikaError('MESSAGE_TOO_LARGE') : toMukaikaError(error);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { loadConfig, maskedConfig } from '../config/load.js';
+import { loadConfig, logConfigWarnings, maskedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { closeContext, openContext } from '../context.js';
 import { hashToken } from '../ingress/http.js';
@@ -9,7 +9,7 @@ import { migrate, openDatabase } from '../store/db.js';
 import { databaseUrlOf } from '../config/load.js';
 import { offlineSanitize } from './offline.js';
 import { ensureRedis } from './redis-child.js';
-import { runGateway, runWeb, runWorker, type Stop } from './roles.js';
+import { announceReady, roleFailed, runGateway, runWeb, runWorker, type Stop } from './roles.js';
 import { superviseRoles } from './supervisor.js';
 
 export const USAGE = `usage:
@@ -31,8 +31,21 @@ function waitForSignal(): Promise<string> {
 
 async function runRole(config: Config, start: (ctx: Awaited<ReturnType<typeof openContext>>) => Promise<Stop>): Promise<number> {
   const log = createLogger(config.log.level);
-  const ctx = await openContext(config, log);
-  const stop = await start(ctx);
+  // Under `mukaika start` (an IPC channel) the supervisor has logged the warnings once for all roles.
+  if (!process.send) logConfigWarnings(config, log);
+  let ctx: Awaited<ReturnType<typeof openContext>> | undefined;
+  let stop: Stop;
+  try {
+    ctx = await openContext(config, log);
+    stop = await start(ctx);
+  } catch (err) {
+    const code = await roleFailed(log, ctx, err);
+    // A half-started role may hold handles (sockets, timers) that would keep it alive: it must end non-zero
+    // so that the supervisor sees it and restarts it. Unref'd: a clean exit does not wait for it.
+    setTimeout(() => process.exit(code), 2000).unref();
+    return code;
+  }
+  announceReady();
   const sig = await waitForSignal();
   log.info({ evt: EVT.STOPPING, signal: sig }, 'stopping');
   await stop();
@@ -55,9 +68,13 @@ export async function runCommand(args: string[], opts: { out?: string; password?
       const database = openDatabase(databaseUrlOf(config));
       await migrate(database);
       await database.close();
+      logConfigWarnings(config, log);
       const tree = superviseRoles(log, { ...process.env, REDIS_URL: redis.url }, config.queue.shutdownTimeoutMs + 10_000);
-      log.info({ evt: EVT.STARTED, role: 'start', smtp: config.smtp.port, http: config.http.port, web: config.web.port }, 'mukaika started');
-      const sig = await waitForSignal();
+      const signal = waitForSignal();
+      // "started" only once every role listens or runs; a role that keeps failing is logged (MK004) instead.
+      const first = await Promise.race([tree.ready.then(() => undefined), signal]);
+      if (first === undefined) log.info({ evt: EVT.STARTED, role: 'start', smtp: config.smtp.port, http: config.http.port, web: config.web.port }, 'mukaika started');
+      const sig = await signal;
       log.info({ evt: EVT.STOPPING, signal: sig }, 'stopping');
       await tree.stop();
       await redis.stop();

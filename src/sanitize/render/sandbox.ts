@@ -160,7 +160,16 @@ function ceiling(env: NodeJS.ProcessEnv): { from: number; note?: string } {
 let cached: SandboxProbe | undefined;
 
 /**
- * Find the strongest isolation that actually works here, by running `id -u` under it (a container may
+ * What the probe runs: node itself, reporting its uid after reading the package (an install directory or a
+ * node binary that nobody cannot read fails here, once, instead of at every part).
+ */
+function probeCommand(): string[] {
+  const pkg = JSON.stringify(path.join(PACKAGE_ROOT, 'package.json'));
+  return [process.execPath, '-e', `require('fs').accessSync(${pkg}, 4); process.stdout.write(String(process.getuid()))`];
+}
+
+/**
+ * Find the strongest isolation that actually works here, by running node under it (a container may
  * ship bwrap but forbid namespaces) and checking the uid the child got. Cached for the life of the process.
  */
 export function probeSandbox(): SandboxProbe {
@@ -172,7 +181,7 @@ export function probeSandbox(): SandboxProbe {
   if (host.root && !host.setpriv) reasons.push(`${SETPRIV} missing: refusing to run parsers as root`);
   if (!host.bwrapPath && from < 2) reasons.push('bubblewrap not installed');
   for (const mode of MODES.slice(from)) {
-    const argv = wrap(mode, host, ['/usr/bin/id', '-u'], [], '/tmp');
+    const argv = wrap(mode, host, probeCommand(), [], '/tmp');
     if (!argv) continue;
     const r = spawnSync(argv[0]!, argv.slice(1), { timeout: 10_000, encoding: 'utf8', env: {} });
     // Inside a user namespace the child always sees 65534; its host uid is ours unless we dropped first.

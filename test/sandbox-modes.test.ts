@@ -48,7 +48,7 @@ function descendants(pid: number): number[] {
 const REPORT = `
   const s = require('fs').readFileSync('/proc/self/status', 'utf8');
   const line = (k) => new RegExp('^' + k + ':[ \\\\t]*(.*)$', 'm').exec(s)[1].trim().replace(/\\s+/g, ' ');
-  process.stdout.write(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), Uid: line('Uid'), Groups: line('Groups'), CapEff: line('CapEff'), NoNewPrivs: line('NoNewPrivs') }) + '\\n');
+  process.stdout.write(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), Uid: line('Uid'), Groups: line('Groups'), CapEff: line('CapEff'), CapPrm: line('CapPrm'), CapBnd: line('CapBnd'), CapAmb: line('CapAmb'), NoNewPrivs: line('NoNewPrivs') }) + '\\n');
   setTimeout(() => {}, 30000);`;
 
 async function inspect(): Promise<{ inside: Record<string, unknown>; hostNode: Array<{ uid: string; caps: string }> }> {
@@ -82,7 +82,8 @@ describe.runIf(root)('sandbox modes, gateway running as root', () => {
       force(mode === 'bwrap-userns' ? undefined : mode);
       expect(sandboxStatus()).toEqual({ mode, uid: 65534, reason: mode === 'bwrap-userns' ? null : `forced by MUKAIKA_SANDBOX_MODE=${mode}` });
       const { inside, hostNode } = await inspect();
-      expect(inside).toEqual({ uid: 65534, gid: 65534, Uid: '65534 65534 65534 65534', Groups: '', CapEff: '0000000000000000', NoNewPrivs: '1' });
+      const none = '0000000000000000';
+      expect(inside).toEqual({ uid: 65534, gid: 65534, Uid: '65534 65534 65534 65534', Groups: '', CapEff: none, CapPrm: none, CapBnd: none, CapAmb: none, NoNewPrivs: '1' });
       // In bwrap-userns the namespace's 65534 must not be the host's root: the host sees 65534 too.
       expect(hostNode).toEqual([{ uid: '65534 65534 65534 65534', caps: '0000000000000000' }]);
     });
@@ -105,9 +106,9 @@ describe.runIf(root)('sandbox modes, gateway running as root', () => {
     ]);
   });
 
-  for (const mode of ['none', 'bwrap'] as const) {
-    it(`${mode}: LibreOffice starts as nobody and converts a .docx`, async () => {
-      force(mode);
+  for (const mode of ['bwrap-userns', 'bwrap', 'none'] as const) {
+    it(`${mode}: LibreOffice starts as nobody (on the host too) and converts a .docx`, async () => {
+      force(mode === 'bwrap-userns' ? undefined : mode);
       const pool = new OfficePool({ memoryMb: 1024, maxDocs: 3 });
       try {
         const r = await pool.convert(await minimalDocx(['御見積書', `mode ${mode}`]), 'docx', 90_000, 50_000_000);

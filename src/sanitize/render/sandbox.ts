@@ -195,7 +195,7 @@ export function probeSandbox(): SandboxProbe {
     const why = r.status === 0 ? `child ran as uid ${r.stdout.trim()}` : (r.stderr || r.error?.message || `exit ${r.status}`).trim();
     reasons.push(`${mode}: ${why.slice(0, 200)}`);
   }
-  cached = { mode: 'none', uid: own, refused: true, ...(host.bwrapPath ? { bwrapPath: host.bwrapPath } : {}), reason: reasons.join('; ') || 'no mode works' };
+  cached = { mode: 'none', uid: own, refused: true, ...(host.bwrapPath ? { bwrapPath: host.bwrapPath } : {}), reason: [...reasons, 'no mode runs parsers unprivileged: refusing to spawn them'].join('; ') };
   return cached;
 }
 
@@ -204,7 +204,10 @@ export function resetSandboxProbe(): void {
   cached = undefined;
 }
 
-/** The mode in use, the uid children run as, and why no stronger mode: for /readyz, logs and `config print`. */
+/**
+ * The mode in use, the uid children run as, and why no stronger mode: for /readyz, logs and `config print`.
+ * When `probeSandbox().refused`, no parser runs at all (a /readyz should then say not ready).
+ */
 export function sandboxStatus(): SandboxStatus {
   const p = probeSandbox();
   return { mode: p.mode, uid: p.uid, reason: p.reason ?? null };

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { pack } from 'tar-stream';
 import yazl from 'yazl';
 import { describe, expect, it } from 'vitest';
 import { classify } from '../src/sanitize/classify.js';
@@ -17,6 +18,25 @@ function zip(entries: [string, string][], opts: { storeFirst?: boolean } = {}): 
     const chunks: Buffer[] = [];
     z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
   });
+}
+
+function zipOf(entries: [string, Buffer][], opts: { storeFirst?: boolean } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const z = new yazl.ZipFile();
+    entries.forEach(([name, body], i) => z.addBuffer(body, name, { compress: !(opts.storeFirst && i === 0) }));
+    z.end();
+    const chunks: Buffer[] = [];
+    z.outputStream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+  });
+}
+
+async function tarOf(entries: [string, Buffer][]): Promise<Buffer> {
+  const p = pack();
+  for (const [name, body] of entries) p.entry({ name }, body);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** An OLE compound file header followed by UTF-16LE directory names (enough for the name scan). */
@@ -84,6 +104,37 @@ describe('classify by content', () => {
     tar.write('a.txt', 0);
     tar.write('ustar', 257, 'latin1');
     expect(await classify(tar)).toMatchObject({ kind: 'tar' });
+  });
+
+  it('a container is decided by its structure: a stored ZIP or a tar whose first entry is a PDF is an archive', async () => {
+    const pdf = minimalPdf('first');
+    const stored = await zipOf([['a.pdf', pdf], ['b.exe', Buffer.from('MZ\x90\0')], ['c.txt', Buffer.from('third')]], { storeFirst: true });
+    expect(stored.subarray(0, 1024).includes('%PDF-')).toBe(true);
+    expect(await classify(stored, 'a.pdf', 'application/pdf')).toEqual({ mime: 'application/zip', kind: 'zip' });
+    const t = await tarOf([['a.pdf', pdf], ['b.txt', Buffer.from('second')]]);
+    expect(t.subarray(0, 1024).includes('%PDF-')).toBe(true);
+    expect(await classify(t, 'a.pdf')).toEqual({ mime: 'application/x-tar', kind: 'tar' });
+  });
+
+  it('polyglots are held as ambiguous, never guessed', async () => {
+    const pdf = minimalPdf('poly');
+    const z = await zipOf([['inner.txt', Buffer.from('hello')]]);
+    // A PDF with a ZIP appended (ZIP readers find the end record; the offsets are off by the PDF's length).
+    expect(await classify(Buffer.concat([pdf, z]), 'x.pdf')).toEqual({ mime: 'application/octet-stream', kind: 'ambiguous' });
+    // A ZIP behind a PDF header whose offsets were fixed up to match (as polyglot tools write them).
+    const fixed = await zipOf([['inner.txt', Buffer.from('hello')]]);
+    const prefix = Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1');
+    const eocd = fixed.lastIndexOf(Buffer.from('PK\x05\x06', 'latin1'));
+    fixed.writeUInt32LE(fixed.readUInt32LE(eocd + 16) + prefix.length, eocd + 16);
+    expect(await classify(Buffer.concat([prefix, fixed]))).toMatchObject({ kind: 'ambiguous' });
+    // A local header at 0 but no central directory, with a PDF inside: a damaged ZIP or a PDF, we cannot tell.
+    const cut = (await zipOf([['a.pdf', pdf]], { storeFirst: true }));
+    expect(await classify(cut.subarray(0, cut.indexOf(Buffer.from('PK\x01\x02', 'latin1'))))).toMatchObject({ kind: 'ambiguous' });
+    // A tar header with `%PDF-` inside the header block itself.
+    expect(await classify(await tarOf([['%PDF-1.4.txt', Buffer.from('x')]]))).toMatchObject({ kind: 'ambiguous' });
+    // Plain ones stay what they are.
+    expect(await classify(pdf)).toEqual({ mime: 'application/pdf', kind: 'pdf' });
+    expect(await classify(z)).toEqual({ mime: 'application/zip', kind: 'zip' });
   });
 
   it('text, CSV/TSV by declared name or type, HTML by content', async () => {

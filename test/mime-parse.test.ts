@@ -106,6 +106,86 @@ Content-Type: text/html; charset=utf-8
     expect(parseMail(raw, OPTS).body).toMatchObject({ text: '本文', from: 'html' });
   });
 
+  it('multipart/alternative: files inside the branch not chosen are attachments, the other renditions are not', () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+    const raw = mail(
+      crlf(`Content-Type: multipart/alternative; boundary="alt"
+
+--alt
+Content-Type: text/plain; charset=utf-8
+
+本文です
+--alt
+Content-Type: multipart/related; boundary="rel"
+
+--rel
+Content-Type: text/html; charset=utf-8
+
+<p>本文です<img src="cid:logo@x"></p>
+--rel
+Content-Type: image/png
+Content-ID: <logo@x>
+Content-Transfer-Encoding: base64
+
+${png.toString('base64')}
+--rel
+Content-Type: application/pdf; name="見積書.pdf"
+Content-Disposition: attachment; filename*=UTF-8''%E8%A6%8B%E7%A9%8D%E6%9B%B8.pdf
+
+%PDF-1.4 x
+--rel
+Content-Type: multipart/alternative; boundary="inner"
+
+--inner
+Content-Type: text/plain
+
+inner rendition
+--inner
+Content-Type: application/octet-stream; name="deep.bin"
+
+DEEP
+--inner--
+--rel--
+--alt
+Content-Type: text/calendar; method=REQUEST; charset=utf-8
+
+BEGIN:VCALENDAR
+--alt--
+`),
+    );
+    const p = parseMail(raw, OPTS);
+    expect(p.body).toMatchObject({ text: '本文です', from: 'text' });
+    expect(p.attachments.map((a) => ({ name: a.name, declaredType: a.declaredType, inline: a.inline, bytes: a.bytes.toString('latin1') }))).toEqual([
+      { name: 'attachment-1.png', declaredType: 'image/png', inline: true, bytes: png.toString('latin1') },
+      { name: '見積書.pdf', declaredType: 'application/pdf', inline: false, bytes: '%PDF-1.4 x' },
+      { name: 'deep.bin', declaredType: 'application/octet-stream', inline: false, bytes: 'DEEP' },
+      { name: 'attachment-4.ics', declaredType: 'text/calendar', inline: false, bytes: 'BEGIN:VCALENDAR' },
+    ]);
+  });
+
+  it('multipart/alternative showing the HTML still lists what follows it (a calendar invite)', () => {
+    const raw = mail(
+      crlf(`Content-Type: multipart/alternative; boundary=b
+
+--b
+Content-Type: text/plain
+
+--b
+Content-Type: text/html; charset=utf-8
+
+<p>会議</p>
+--b
+Content-Type: text/calendar; name="invite.ics"
+
+BEGIN:VCALENDAR
+--b--
+`),
+    );
+    const p = parseMail(raw, OPTS);
+    expect(p.body).toMatchObject({ text: '会議', from: 'html' });
+    expect(p.attachments.map((a) => [a.name, a.declaredType, a.bytes.toString()])).toEqual([['invite.ics', 'text/calendar', 'BEGIN:VCALENDAR']]);
+  });
+
   it('multipart/mixed: first text is the body, inline text appended, named text and others are attachments', () => {
     const raw = mail(
       crlf(`Content-Type: multipart/mixed; boundary="outer"

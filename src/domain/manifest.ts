@@ -41,8 +41,18 @@ export interface Manifest {
   parts: PartManifest[];
 }
 
-/** Held wins over sanitized: any held part means the original must be kept for staff. */
+const everyPart = (ps: PartManifest[]): PartManifest[] => ps.flatMap((p) => [p, ...everyPart(p.entries ?? [])]);
+
+/** Held wins over sanitized: any held part or archive entry, at any depth, means the original must be kept for staff. */
 export function verdictOf(parts: PartManifest[]): Verdict {
-  const all = (ps: PartManifest[]): PartManifest[] => ps.flatMap((p) => [p, ...all(p.entries ?? [])]);
-  return all(parts).some((p) => p.action === 'held') ? 'held' : 'sanitized';
+  return everyPart(parts).some((p) => p.action === 'held') ? 'held' : 'sanitized';
+}
+
+/**
+ * The action of an archive none of whose entries produced output: held when anything inside is held (staff
+ * need the original), removed otherwise, with the first entry's reason (EMPTY when it had none).
+ */
+export function containerWithoutOutput(entries: PartManifest[]): { action: 'held' | 'removed'; reason: ReasonCode } {
+  if (everyPart(entries).some((p) => p.action === 'held')) return { action: 'held', reason: 'ARCHIVE_ENTRIES_HELD' };
+  return { action: 'removed', reason: entries[0]?.reason ?? 'EMPTY' };
 }

@@ -7,6 +7,7 @@ import { hashToken } from '../ingress/http.js';
 import { createLogger, EVT } from '../log.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { databaseUrlOf } from '../config/load.js';
+import { sandboxStatus } from '../sanitize/render/sandbox.js';
 import { offlineSanitize } from './offline.js';
 import { ensureRedis } from './redis-child.js';
 import { announceReady, roleFailed, runGateway, runWeb, runWorker, type Stop } from './roles.js';
@@ -92,7 +93,7 @@ export async function runCommand(args: string[], opts: { out?: string; password?
       return offlineSanitize(config, sub, opts);
     case 'config':
       if (sub !== 'print') throw new Error('usage: mukaika config print');
-      process.stdout.write(stringify(maskedConfig(config)));
+      process.stdout.write(stringify({ ...maskedConfig(config), sandbox: sandboxStatus() }));
       return 0;
     case 'token':
       if (sub !== 'hash') throw new Error('usage: mukaika token hash TOKEN');

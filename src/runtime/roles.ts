@@ -6,6 +6,7 @@ import { requeueStuck } from '../jobs/recovery.js';
 import { purgeOriginals } from '../jobs/retention.js';
 import { startDeliverWorker, startSanitizeWorker } from '../jobs/workers.js';
 import { EVT, type Logger } from '../log.js';
+import { logSandboxMode } from '../sanitize/render/sandbox.js';
 import { buildWeb } from '../web/server.js';
 
 export type Stop = () => Promise<void>;
@@ -64,6 +65,7 @@ export async function runWorker(ctx: Context, kind: 'sanitize' | 'deliver'): Pro
   const worker = kind === 'sanitize' ? startSanitizeWorker(ctx) : startDeliverWorker(ctx);
   const recovery = kind === 'sanitize' ? startRecovery(ctx) : async () => undefined;
   ctx.log.info({ evt: EVT.STARTED, role: `worker ${kind}` }, 'worker running');
+  if (kind === 'sanitize') logSandboxMode(ctx.log, 'worker sanitize');
   return async () => {
     await recovery();
     await worker.close();

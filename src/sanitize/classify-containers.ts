@@ -103,3 +103,36 @@ export function pdfLooksEncrypted(b: Buffer): boolean {
   }
   return false;
 }
+
+/**
+ * Where a ZIP's structure is: a local header (or an empty archive's end record) at offset 0, and an end of
+ * central directory record near the end whose directory lies inside the file and starts with a central
+ * header. Readers find a ZIP by the end record, PDF readers find a PDF by `%PDF-` in the first 1024 bytes:
+ * a file with both is two documents at once, and which one a reader sees depends on the reader.
+ */
+export function zipStructure(b: Buffer): { atStart: boolean; centralDirectory: boolean } {
+  const atStart = u32(b, 0) === 0x04034b50 || u32(b, 0) === 0x06054b50;
+  const sig = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+  const floor = Math.max(0, b.length - 22 - 65535);
+  for (let e = b.lastIndexOf(sig, b.length - 22); e >= floor; e = e > 0 ? b.lastIndexOf(sig, e - 1) : -1) {
+    const count = u16(b, e + 10);
+    const size = u32(b, e + 12);
+    const offset = u32(b, e + 16);
+    if (count < 0 || size < 0 || offset < 0) continue;
+    if (count === 0 && size === 0) return { atStart, centralDirectory: true };
+    // ZIP64 puts 0xffffffff here and the real values in its own record: still a directory at the end.
+    // Readers also accept a directory right before the end record whose offsets are off by a prefix.
+    const stated = offset + size <= e && u32(b, offset) === 0x02014b50;
+    if (offset === 0xffffffff || stated || (size <= e && u32(b, e - size) === 0x02014b50)) return { atStart, centralDirectory: true };
+  }
+  return { atStart, centralDirectory: false };
+}
+
+/** A POSIX/GNU tar header at offset 0: `ustar` magic and a matching header checksum. */
+export function tarAtStart(b: Buffer): boolean {
+  if (b.length < 512 || b.subarray(257, 262).toString('latin1') !== 'ustar') return false;
+  const stored = parseInt(b.subarray(148, 156).toString('latin1').replace(/\0.*$/s, '').trim(), 8);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
+  return stored === sum;
+}

@@ -1,6 +1,6 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { decodeText } from './mime/charset.js';
-import { oleType, ooxmlType, pdfLooksEncrypted, summariseZip } from './classify-containers.js';
+import { oleType, ooxmlType, pdfLooksEncrypted, summariseZip, tarAtStart, zipStructure } from './classify-containers.js';
 
 /**
  * What a part really is, from its bytes (BRIEF §6: never by name). `kind` drives dispatch in parts.ts.
@@ -12,7 +12,9 @@ export type Kind =
   | 'office' | 'encrypted-office' | 'odf' | 'rtf'
   | 'zip' | 'encrypted-zip' | 'tar' | 'gzip'
   | 'text' | 'csv' | 'tsv' | 'html' | 'message'
-  | 'executable' | 'unknown';
+  | 'executable' | 'unknown'
+  /** Two formats at once (a PDF with a ZIP appended, a ZIP behind a PDF header): held, never guessed. */
+  | 'ambiguous';
 
 export interface Classified {
   mime: string;
@@ -23,6 +25,8 @@ export interface Classified {
 const IMAGES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/bmp', 'image/tiff', 'image/webp']);
 /** Text whose declared name says "script": removed rather than turned into a .txt (fails strict). */
 const SCRIPT_EXT = /\.(bat|cmd|ps1|psm1|vbs|vbe|js|jse|mjs|wsf|wsh|hta|sh|bash|py|pl|rb|php|scr|reg|inf|scf|url|desktop|jar|applescript)$/i;
+
+const AMBIGUOUS: Classified = { mime: 'application/octet-stream', kind: 'ambiguous' };
 
 const head = (b: Buffer, n: number): string => b.subarray(0, n).toString('latin1');
 
@@ -77,7 +81,13 @@ export async function classify(b: Buffer, declaredName = '', declaredType = ''):
   if (b.length === 0) return { mime: 'application/x-empty', kind: 'empty' };
   const exe = executable(b);
   if (exe) return { mime: exe, kind: 'executable' };
-  if (b.subarray(0, 1024).includes('%PDF-')) return { mime: 'application/pdf', kind: pdfLooksEncrypted(b) ? 'encrypted-pdf' : 'pdf' };
+  // Containers are decided by their structure before the PDF test: a stored ZIP or a tar whose first entry
+  // is a PDF has `%PDF-` in its first 1024 bytes, and taking it for a PDF would drop every other entry.
+  const pdfAt = b.subarray(0, 1024).indexOf('%PDF-');
+  const zip = zipStructure(b);
+  if (zip.atStart) return pdfAt >= 0 && !zip.centralDirectory ? AMBIGUOUS : zipKind(b);
+  if (tarAtStart(b)) return pdfAt >= 0 && pdfAt < 512 ? AMBIGUOUS : { mime: 'application/x-tar', kind: 'tar' };
+  if (pdfAt >= 0) return zip.centralDirectory ? AMBIGUOUS : { mime: 'application/pdf', kind: pdfLooksEncrypted(b) ? 'encrypted-pdf' : 'pdf' };
   if (b.subarray(0, 8).toString('hex') === 'd0cf11e0a1b11ae1') {
     const o = oleType(b);
     return { mime: o.mime, kind: o.kind };

@@ -48,6 +48,7 @@ export const HANDLERS: Record<Kind, Handler> = {
   message: async (input, _d, ctx) => messageToText(input.bytes, ctx, stem(input.name)),
   executable: fixed('removed', 'EXECUTABLE'),
   unknown: fixed('removed', 'UNKNOWN_TYPE'),
+  ambiguous: fixed('held', 'AMBIGUOUS_TYPE'),
 };
 
 /** A top-level archive holds the process's archive slot while its entries are sanitized (slots.ts). */

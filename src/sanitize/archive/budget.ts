@@ -22,7 +22,13 @@ export interface RawEntry {
   /** Info-ZIP Unicode Path extra field (0x7075) when its CRC matches the stored name. */
   unicodeName?: string;
   data: Buffer;
+  /** Not a regular file: listed (removed) with no data, never extracted or followed. */
+  special?: SpecialKind;
 }
+
+/** Archive members that are not regular files. Directories are not listed: their files are. */
+export type SpecialKind = 'symlink' | 'hardlink' | 'device' | 'fifo' | 'other';
+export const SPECIAL_KINDS: readonly SpecialKind[] = ['symlink', 'hardlink', 'device', 'fifo', 'other'];
 
 export type StopCode = 'LIMIT_ARCHIVE' | 'ENCRYPTED' | 'WRONG_PASSWORD' | 'CORRUPT';
 

@@ -8,7 +8,7 @@ import { configure, Uint8ArrayReader, Writer, ZipReader, type Entry } from '@zip
 import { ArchiveStop, Budget, RATIO_FLOOR, type RawEntry } from './budget.js';
 import { expandTar } from './tar.js';
 
-export { ArchiveStop, Budget, RATIO_FLOOR, type ExpandLimits, type RawEntry, type StopCode } from './budget.js';
+export { ArchiveStop, Budget, RATIO_FLOOR, SPECIAL_KINDS, type ExpandLimits, type RawEntry, type SpecialKind, type StopCode } from './budget.js';
 
 export type ArchiveKind = 'zip' | 'tar' | 'gzip';
 
@@ -59,6 +59,13 @@ async function expandZip(bytes: Uint8Array, budget: Budget, password: string | u
   const out: RawEntry[] = [];
   for (const e of files) {
     budget.addEntry();
+    const uni = e.extraFieldUnicodePath;
+    const name = { rawName: e.rawFilename, utf8: e.filenameUTF8, ...(uni?.valid && uni.filename ? { unicodeName: uni.filename } : {}) };
+    // A symlink's data is its target path: listed as a link (removed), never read as a file.
+    if (e.symlink) {
+      out.push({ ...name, data: Buffer.alloc(0), special: 'symlink' });
+      continue;
+    }
     let data: Buffer;
     try {
       // Never inflate more than the entry declared (which passed the ratio check): a lying header stops here.
@@ -74,8 +81,7 @@ async function expandZip(bytes: Uint8Array, budget: Budget, password: string | u
       throw new ArchiveStop('CORRUPT', msg);
     }
     budget.spend(data.length, e.compressedSize);
-    const uni = e.extraFieldUnicodePath;
-    out.push({ rawName: e.rawFilename, utf8: e.filenameUTF8, ...(uni?.valid && uni.filename ? { unicodeName: uni.filename } : {}), data });
+    out.push({ ...name, data });
   }
   await reader.close();
   return out;

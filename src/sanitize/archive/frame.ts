@@ -5,15 +5,17 @@
  * password when there is one: it never goes into argv, environment or disk), then the untrusted bytes.
  *
  * Response (child → gateway, stdout), a sequence of frames:
- *   'E' u8 flags, u16 name length, name bytes, u16 unicode-name length, UTF-8 bytes, u32 data length, data
+ *   'E' u8 flags (bit 0: UTF-8 name; bits 1-3: 0 = regular file, else 1 + index in SPECIAL_KINDS), u16 name length, name bytes, u16 unicode-name length, UTF-8 bytes, u32 data length, data
  *   'X' u8 code length, ASCII code           (exactly one, last; nothing may follow)
  * The reader below treats every value as untrusted and enforces the limits itself.
  */
-import type { RawEntry } from './expand.js';
+import { SPECIAL_KINDS, type RawEntry, type SpecialKind } from './expand.js';
 
 const ENTRY = 0x45;
 const END = 0x58;
 const FLAG_UTF8 = 1;
+const SPECIAL_SHIFT = 1;
+const SPECIAL_MASK = 0b1110;
 /** A name longer than this is not a file name; refuse the frame rather than carry it around. */
 const MAX_NAME_BYTES = 4096;
 
@@ -35,7 +37,8 @@ export function encodeEntry(e: RawEntry): Buffer[] {
   const uni = Buffer.from(e.unicodeName ?? '', 'utf8').subarray(0, MAX_NAME_BYTES);
   const head = Buffer.alloc(1 + 1 + 2 + name.length + 2 + uni.length + 4);
   let o = head.writeUInt8(ENTRY, 0);
-  o = head.writeUInt8(e.utf8 ? FLAG_UTF8 : 0, o);
+  const special = e.special ? (SPECIAL_KINDS.indexOf(e.special) + 1) << SPECIAL_SHIFT : 0;
+  o = head.writeUInt8((e.utf8 ? FLAG_UTF8 : 0) | special, o);
   o = head.writeUInt16BE(name.length, o);
   o += name.copy(head, o);
   o = head.writeUInt16BE(uni.length, o);
@@ -55,6 +58,8 @@ export interface UntrustedEntry {
   untrustedUtf8: boolean;
   untrustedUnicodeName?: string;
   untrustedData: Buffer;
+  /** Set for a member that is not a regular file (checked: a known kind, and no data). */
+  special?: SpecialKind;
 }
 
 export interface FrameLimits {
@@ -101,12 +106,15 @@ export function readFrames(untrusted: Buffer, limits: FrameLimits): { entries: U
     const uniLen = untrusted.readUInt16BE(o);
     o += 2;
     if (uniLen > MAX_NAME_BYTES) throw new FrameError('unicode name too long');
+    const specialCode = (flags & SPECIAL_MASK) >> SPECIAL_SHIFT;
+    if (specialCode > SPECIAL_KINDS.length) throw new FrameError('unknown entry kind');
     need(uniLen + 4);
     const uni = untrusted.subarray(o, o + uniLen).toString('utf8');
     o += uniLen;
     const untrustedSize = untrusted.readUInt32BE(o);
     o += 4;
     if (entries.length + 1 > limits.entries) throw new FrameError('LIMIT_ARCHIVE: entries');
+    if (specialCode && untrustedSize !== 0) throw new FrameError('data on a special entry');
     if (untrustedSize > limits.entryBytes) throw new FrameError('LIMIT_ARCHIVE: entry size');
     total += untrustedSize;
     if (total > limits.totalBytes) throw new FrameError('LIMIT_ARCHIVE: total size');
@@ -116,6 +124,7 @@ export function readFrames(untrusted: Buffer, limits: FrameLimits): { entries: U
       untrustedUtf8: (flags & FLAG_UTF8) !== 0,
       ...(uniLen ? { untrustedUnicodeName: uni } : {}),
       untrustedData: untrusted.subarray(o, o + untrustedSize),
+      ...(specialCode ? { special: SPECIAL_KINDS[specialCode - 1]! } : {}),
     });
     o += untrustedSize;
   }

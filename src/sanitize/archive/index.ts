@@ -3,10 +3,11 @@
  * (recursively, depth + 1), repack the sanitized outputs only into a new ZIP, and list every entry.
  */
 import path from 'node:path';
-import type { PartManifest } from '../../domain/manifest.js';
+import { containerWithoutOutput, type PartManifest } from '../../domain/manifest.js';
+import type { ReasonCode } from '../../domain/reasons.js';
 import { sha256 } from '../hash.js';
 import type { PartInput, PartResult, SanitizeContext } from '../types.js';
-import type { ExpandLimits } from './expand.js';
+import type { ExpandLimits, SpecialKind } from './expand.js';
 import { decodeEntryName, neutraliseName, stem, uniqueName } from './names.js';
 import { repackZip, type RepackFile } from './repack.js';
 import { runArchiveChild, type RunOptions } from './run.js';
@@ -22,6 +23,14 @@ interface TreeBudget {
 
 // Keyed by the context handed to nested calls: one budget per attachment, shared by its nested archives.
 const budgets = new WeakMap<SanitizeContext, TreeBudget>();
+
+const SPECIAL: Record<SpecialKind, { type: string; reason: ReasonCode }> = {
+  symlink: { type: 'inode/symlink', reason: 'ARCHIVE_LINK' },
+  hardlink: { type: 'inode/x-hardlink', reason: 'ARCHIVE_LINK' },
+  device: { type: 'inode/x-device', reason: 'ARCHIVE_SPECIAL' },
+  fifo: { type: 'inode/fifo', reason: 'ARCHIVE_SPECIAL' },
+  other: { type: 'application/octet-stream', reason: 'ARCHIVE_SPECIAL' },
+};
 
 export async function sanitizeArchive(
   input: PartInput,
@@ -60,6 +69,12 @@ export async function sanitizeArchive(
   for (const [i, e] of run.entries.entries()) {
     const { name } = neutraliseName(decodeEntryName(e), run.entries.length > 1 ? `${fallback}-${i + 1}` : fallback);
     const data = e.untrustedData;
+    if (e.special) {
+      // Links, devices and FIFOs are never followed or recreated: listed, removed, with what they were.
+      const s = SPECIAL[e.special];
+      manifest.push({ name, declaredType: s.type, detectedType: s.type, size: 0, sha256: sha256(data), action: 'removed', reason: s.reason });
+      continue;
+    }
     const result = await sanitizeEntry({ name, declaredType: 'application/octet-stream', bytes: data, depth: input.depth + 1 }, childCtx);
     const m: PartManifest = {
       name,
@@ -86,9 +101,7 @@ export async function sanitizeArchive(
     }
     manifest.push(m);
   }
-  if (files.length === 0) {
-    return { detectedType, action: 'removed', reason: manifest[0]?.reason ?? 'EMPTY', entries: manifest };
-  }
+  if (files.length === 0) return { detectedType, ...containerWithoutOutput(manifest), entries: manifest };
   const bytes = await repackZip(files);
   return {
     detectedType,

@@ -1,6 +1,35 @@
-/** Child side: tar entries with the shared budget. Only regular files come out; links and devices are dropped. */
+/**
+ * Child side: tar entries with the shared budget. Regular files come out with their data; links, devices,
+ * FIFOs and unknown member types come out as named entries without data, so the manifest lists them
+ * (removed). Directories are structure only.
+ */
 import { extract, type Header } from 'tar-stream';
-import { ArchiveStop, type Budget, type RawEntry } from './budget.js';
+import { ArchiveStop, type Budget, type RawEntry, type SpecialKind } from './budget.js';
+
+function specialKind(type: Header['type']): SpecialKind | undefined {
+  switch (type) {
+    case 'file':
+    case 'contiguous-file':
+    case 'directory':
+      return undefined;
+    case 'symlink':
+      return 'symlink';
+    case 'link':
+      return 'hardlink';
+    case 'character-device':
+    case 'block-device':
+      return 'device';
+    case 'fifo':
+      return 'fifo';
+    default:
+      return 'other';
+  }
+}
+
+function nameOf(header: Header): Pick<RawEntry, 'rawName' | 'utf8'> {
+  const paxPath = (header.pax as Record<string, string> | undefined)?.path;
+  return { rawName: paxPath ? Buffer.from(paxPath, 'utf8') : Buffer.from(header.name, 'latin1'), utf8: Boolean(paxPath) };
+}
 
 export async function expandTar(bytes: Uint8Array, budget: Budget): Promise<RawEntry[]> {
   // latin1 maps each byte of the stored name to one code unit, so the raw bytes can be recovered exactly.
@@ -10,7 +39,9 @@ export async function expandTar(bytes: Uint8Array, budget: Budget): Promise<RawE
   const done = new Promise<void>((resolve) => {
     ex.on('entry', (header: Header, stream, next) => {
       const isFile = header.type === 'file' || header.type === 'contiguous-file';
+      const special = specialKind(header.type);
       try {
+        if (special) budget.addEntry();
         if (isFile) {
           budget.addEntry();
           const size = header.size ?? 0;
@@ -37,12 +68,9 @@ export async function expandTar(bytes: Uint8Array, budget: Budget): Promise<RawE
             ex.destroy();
             return;
           }
-          const paxPath = (header.pax as Record<string, string> | undefined)?.path;
-          out.push({
-            rawName: paxPath ? Buffer.from(paxPath, 'utf8') : Buffer.from(header.name, 'latin1'),
-            utf8: Boolean(paxPath),
-            data: Buffer.concat(chunks),
-          });
+          out.push({ ...nameOf(header), data: Buffer.concat(chunks) });
+        } else if (special) {
+          out.push({ ...nameOf(header), data: Buffer.alloc(0), special });
         }
         next();
       });

@@ -1,6 +1,7 @@
 /**
  * Which parts are the body and which are attachments (BRIEF §5): alternatives prefer non-empty
- * text/plain, mixed parts append further inline text, everything else is an attachment.
+ * text/plain, mixed parts append further inline text, everything else is an attachment, including the
+ * files inside alternatives that were not chosen.
  */
 import { decodeText } from '../mime/charset.js';
 import { decodeTransfer } from '../mime/transfer.js';
@@ -97,19 +98,32 @@ class Selector {
   }
 
   alternative(part: MimePart): void {
+    let chosen: MimePart | undefined;
     for (const kid of part.children) {
       if (kid.type === 'text/plain' && isTextBody(kid)) {
         const seg = this.decode(kid);
         if (seg.text.trim()) {
           this.segments.push(seg);
-          return;
+          chosen = kid;
+          break;
         }
       }
     }
-    // The richest alternative is the last one (RFC 2046 §5.1.4); attachments inside it still count.
-    const rich = [...part.children].reverse().find((k) => k.type === 'text/html' || k.type.startsWith('multipart/'));
-    const chosen = rich ?? part.children[part.children.length - 1];
-    if (chosen) this.walk(chosen);
+    if (!chosen) {
+      // The richest alternative is the last one (RFC 2046 §5.1.4); attachments inside it still count.
+      const rich = [...part.children].reverse().find((k) => k.type === 'text/html' || k.type.startsWith('multipart/'));
+      chosen = rich ?? part.children[part.children.length - 1];
+      if (chosen) this.walk(chosen);
+    }
+    // The branches not shown still carry the sender's files (images the HTML shows by cid:, a file attached
+    // inside the HTML branch, a calendar invite): each becomes an attachment part, so none vanishes unlisted.
+    for (const kid of part.children) if (kid !== chosen) this.unshown(kid);
+  }
+
+  /** Every leaf of an alternative not chosen as the body, except the other renditions of the body text. */
+  unshown(part: MimePart): void {
+    if (part.type.startsWith('multipart/')) part.children.forEach((c) => this.unshown(c));
+    else if (!isTextBody(part)) this.attach(part);
   }
 }
 

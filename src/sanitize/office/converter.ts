@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { silentLogger, type Logger } from '../../log.js';
@@ -46,6 +46,8 @@ export class Converter {
   private lines?: AsyncIterator<string>;
   private watch?: NodeJS.Timeout;
   private dead = false;
+  /** Paths as the script sees them: bind targets inside bubblewrap, host paths without it. */
+  private inside = { profile: '/profile', job: '/job', home: '/tmp' };
   private readonly log: Logger;
 
   constructor(private readonly opts: ConverterOptions) {
@@ -67,8 +69,16 @@ export class Converter {
     rmSync(this.opts.dir, { recursive: true, force: true });
     mkdirSync(this.jobDir, { recursive: true });
     writeProfile(this.profileDir, this.opts.templateDir);
-    // Without bubblewrap the child drops to nobody with setpriv, so nobody must own its two directories.
-    if (probeSandbox().mode === 'none' && process.getuid?.() === 0) chownTree(this.opts.dir);
+    const bubblewrapped = probeSandbox().mode !== 'none';
+    // Without bubblewrap there are no binds: the script sees the host paths, and a HOME of its own.
+    this.inside = bubblewrapped ? { profile: '/profile', job: '/job', home: '/tmp' } : { profile: this.profileDir, job: this.jobDir, home: path.join(this.opts.dir, 'home') };
+    if (!bubblewrapped) mkdirSync(this.inside.home);
+    // A root gateway runs the sandbox as nobody in every mode (docs/renderer.md): nobody must own the
+    // converter's directories and be able to reach them (the pool's parent may be a 0700 mkdtemp).
+    if (process.getuid?.() === 0) {
+      allowTraverse(path.dirname(this.opts.dir));
+      chownTree(this.opts.dir);
+    }
     const binds = [
       // share/registry and psprint.conf are symlinks into /etc/libreoffice on Debian; fonts need fontconfig.
       { src: '/etc/libreoffice', optional: true },
@@ -80,11 +90,11 @@ export class Converter {
     ];
     // A document that makes LibreOffice write a huge PDF gets SIGXFSZ instead of filling the host's disk.
     const limited = existsSync(PRLIMIT) ? [PRLIMIT, `--fsize=${this.opts.maxFileBytes}`, '--'] : [];
-    const { argv } = sandboxArgv([...limited, PYTHON, SCRIPT, '/profile'], binds, '/tmp');
+    const { argv } = sandboxArgv([...limited, PYTHON, SCRIPT, this.inside.profile], binds, '/tmp');
     const memoryBytes = this.opts.memoryMb * 1024 * 1024;
     this.cgroup = createMemoryCgroup(memoryBytes);
     const full = this.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', this.cgroup.procsFile, ...argv] : argv;
-    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/tmp', TMPDIR: '/tmp' };
+    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.inside.home, TMPDIR: this.inside.home };
     const child = spawn(full[0]!, full.slice(1), { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.stdin!.on('error', () => {});
@@ -132,7 +142,7 @@ export class Converter {
     if (!this.alive) return 'DIED';
     this.docs++;
     this.setRef(true);
-    this.child!.stdin!.write(`${JSON.stringify({ in: `/job/${inName}`, out: '/job/out.pdf' })}\n`);
+    this.child!.stdin!.write(`${JSON.stringify({ in: `${this.inside.job}/${inName}`, out: `${this.inside.job}/out.pdf` })}\n`);
     const line = await this.readLine(timeoutMs);
     this.setRef(false);
     if (line === TIMED_OUT || line === ENDED) {
@@ -204,11 +214,17 @@ export class Converter {
   }
 }
 
+/** Let others (nobody) pass through `dir` without listing it. */
+function allowTraverse(dir: string): void {
+  const mode = statSync(dir).mode & 0o7777;
+  if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+}
+
 function chownTree(dir: string): void {
   chownSync(dir, SANDBOX_UID, SANDBOX_UID);
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) chownTree(p);
-    else chownSync(p, SANDBOX_UID, SANDBOX_UID);
+    else lchownSync(p, SANDBOX_UID, SANDBOX_UID); // never through a symlink to a host file
   }
 }

@@ -24,6 +24,7 @@ export const configSchema = z.strictObject({
     tlsKeyFile: z.string(),
     tlsCertFile: z.string(),
     minFreeBytes: z.number().int().min(0),
+    localPartCase: z.enum(['preserve', 'lower']),
   }),
   http: z.strictObject({
     port,

@@ -2,12 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
+import { splitMailboxList } from '../domain/mailbox.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
 import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
-import { checkRecipient, checkSender } from './smtp-policy.js';
+import { checkRecipient, checkSender, recipientPolicy } from './smtp-policy.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
@@ -45,6 +46,7 @@ function sendError(reply: FastifyReply, err: MukaikaError): FastifyReply {
 /** The Internet-side API (BRIEF §3), a Fastify plugin under /api/v1 with bearer auth on every route. */
 async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   const { config } = ctx;
+  const recipients = recipientPolicy(config.smtp);
   app.addContentTypeParser('message/rfc822', (_req, payload, done) => done(null, payload));
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
@@ -57,18 +59,23 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     if (req.headers['content-type']?.split(';')[0]?.trim().toLowerCase() !== 'message/rfc822') {
       return sendError(reply, new MukaikaError('BAD_REQUEST', 'Content-Type must be message/rfc822'));
     }
-    const q = req.query as { from?: string; to?: string };
-    const to = (q.to ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const q = req.query as Record<string, unknown>;
+    // A repeated parameter arrives as an array: which one is meant is not ours to guess.
+    if (Array.isArray(q.to) || Array.isArray(q.from)) return sendError(reply, new MukaikaError('BAD_REQUEST', 'to= and from= may be given once each'));
+    const to = splitMailboxList(typeof q.to === 'string' ? q.to : '');
     if (to.length === 0) return sendError(reply, new MukaikaError('BAD_REQUEST', 'to= recipients required'));
-    // Same rules as SMTP: a plain sender, only recipients in the accepted domains (the API is no relay).
-    const badSender = checkSender(q.from ?? '', false);
-    if (badSender) return sendError(reply, badSender);
-    for (const [i, rcpt] of to.entries()) {
-      const refused = checkRecipient(config.smtp.acceptDomains, config.smtp.maxRecipients, rcpt, i);
-      if (refused) return sendError(reply, refused);
+    // Same strict rules as SMTP (domain/mailbox.ts): only recipients in the accepted domains (no relay),
+    // each stored once in canonical form.
+    const from = checkSender(typeof q.from === 'string' ? q.from : '', false);
+    if (from instanceof MukaikaError) return sendError(reply, from);
+    const rcpts: string[] = [];
+    for (const rcpt of to) {
+      const res = checkRecipient(recipients, rcpt, rcpts);
+      if (res instanceof MukaikaError) return sendError(reply, res);
+      if (!rcpts.includes(res.address)) rcpts.push(res.address);
     }
     const { id } = await acceptOriginal(ctx, {
-      kind: 'message', source: 'http', envelope: { from: q.from ?? '', to },
+      kind: 'message', source: 'http', envelope: { from, to: rcpts },
       data: req.body as NodeJS.ReadableStream as AsyncIterable<Buffer>, maxBytes: config.http.maxUploadBytes,
     });
     return reply.code(202).send({ id });

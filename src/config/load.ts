@@ -102,7 +102,7 @@ export function databaseUrlOf(cfg: Config): string {
   return cfg.databaseUrl || `sqlite:${path.join(cfg.dataDir, 'mukaika.sqlite')}`;
 }
 
-const SECRET_KEYS = new Set(['tokenHashes']);
+const SECRET_KEYS = new Set(['tokenHashes', 'tokens', 'siteSecret']);
 
 /** The effective config as YAML-able data with secrets and URL passwords masked. */
 export function maskedConfig(cfg: Config): Tree {

@@ -11,6 +11,7 @@ export const configSchema = z.strictObject({
   databaseUrl: z.string().regex(/^(|sqlite:.+|postgres(ql)?:\/\/.+)$/, 'empty, sqlite:PATH or postgres://…'),
   log: z.strictObject({ level }),
   hostname: z.string().min(1),
+  siteSecret: z.string().refine((s) => s === '' || s.length >= 32, 'empty (generated into the data dir) or at least 32 characters'),
   smtp: z.strictObject({
     port,
     host: z.string(),
@@ -30,6 +31,7 @@ export const configSchema = z.strictObject({
     port,
     host: z.string(),
     tokenHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex')),
+    tokens: z.array(z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'), scope: z.enum(['submit', 'admin']) })),
     maxUploadBytes: positive,
   }),
   web: z.strictObject({ port, host: z.string(), publicUrl: z.string().url() }),

@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 /**
  * The one strict RFC 5321 `Mailbox` parser, used by SMTP (MAIL/RCPT) and the HTTP API (from=/to=). An
  * address is parsed once at intake and stored in canonical form; nothing later re-parses it (a lenient
- * re-parse is how one RCPT became dozens: docs/RELIABILITY.md "Envelope addresses").
+ * re-parse by the relay's address parser is how one RCPT with commas became dozens, some unqualified).
  *
  * Accepted: Dot-string or Quoted-string local part, ASCII only (SMTPUTF8 is not offered), at most 64
  * octets; a domain of LDH labels (IDN U-labels are converted to their punycode A-labels, which is what

@@ -45,6 +45,7 @@ export const INVALID: [string, string][] = [
   ['root', THEIRS],
   ['postmaster', OURS],
   ['user@example.lg.jp.', OURS],
+  ['user@localhost', OURS],
   ['user@-example.lg.jp', OURS],
   ['user@exa_mple.lg.jp', OURS],
   ['user@[192.0.2.1]', OURS],

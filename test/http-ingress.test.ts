@@ -108,7 +108,7 @@ describe('HTTP ingress /api/v1', () => {
   it('says when the same message was posted before: 202 with the same id and "duplicate": true', async () => {
     const payload = 'From: a@example.com\r\nSubject: twice over the API\r\n\r\nsame\r\n';
     const first = await postMail('from=a@example.com&to=b@example.lg.jp', payload);
-    const again = await postMail('from=a@example.com&to=b@EXAMPLE.LG.JP,b@example.lg.jp', payload);
+    const again = await postMail('from=a@example.com&to=b@EXAMPLE.LG.JP,B@example.lg.jp,b@example.lg.jp', payload);
     expect(first.statusCode).toBe(202);
     expect(again.statusCode).toBe(202);
     const { id } = first.json<{ id: string }>();

@@ -132,7 +132,7 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     for (const rcpt of to) {
       const res = checkRecipient(recipients, rcpt, rcpts);
       if (res instanceof MukaikaError) return refuse(reply, res);
-      if (!rcpts.includes(res.address)) rcpts.push(res.address);
+      if (!rcpts.includes(res)) rcpts.push(res);
     }
     const token = req.apiToken!;
     // The token is part of the id: the same mail posted by two tokens is two records, each its own.

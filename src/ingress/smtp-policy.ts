@@ -1,5 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { canonicalDomains, parseMailbox, type LocalPartCase, type Mailbox } from '../domain/mailbox.js';
+import { canonicalDomains, parseMailbox, type LocalPartCase } from '../domain/mailbox.js';
 import { MukaikaError } from '../errors.js';
 
 /** Pure per-phase SMTP decisions: each returns nothing to accept or a catalogue error to refuse. */
@@ -36,14 +36,19 @@ export function recipientPolicy(smtp: { acceptDomains: readonly string[]; maxRec
 /**
  * RCPT TO: a strict mailbox (501 5.1.3 otherwise) in an accepted domain (550 5.7.1: never an open relay),
  * within the recipient limit. Returns the canonical address to store; `accepted` holds the canonical
- * addresses taken so far in this transaction, and one already among them is taken again without counting.
+ * addresses taken so far in this transaction. One already among them, in any case, is the same recipient:
+ * taken again without counting, under the spelling first given (smtp-server itself keeps one entry per
+ * case-insensitive address, and one recipient must not get the mail twice).
  */
-export function checkRecipient(policy: RecipientPolicy, address: string, accepted: readonly string[]): MukaikaError | Mailbox {
+export function checkRecipient(policy: RecipientPolicy, address: string, accepted: readonly string[]): MukaikaError | string {
   const mailbox = parseMailbox(address, policy.localPartCase);
   if (!mailbox) return new MukaikaError('BAD_RECIPIENT_ADDRESS', `bad recipient ${JSON.stringify(address.slice(0, 300))}`);
   if (!policy.acceptDomains.has(mailbox.domain)) return new MukaikaError('RELAY_DENIED', `relay denied for ${mailbox.address}`);
-  if (!accepted.includes(mailbox.address) && accepted.length >= policy.maxRecipients) return new MukaikaError('TOO_MANY_RECIPIENTS');
-  return mailbox;
+  const key = mailbox.address.toLowerCase();
+  const same = accepted.find((a) => a.toLowerCase() === key);
+  if (same !== undefined) return same;
+  if (accepted.length >= policy.maxRecipients) return new MukaikaError('TOO_MANY_RECIPIENTS');
+  return mailbox.address;
 }
 
 /**

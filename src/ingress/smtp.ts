@@ -98,7 +98,7 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
     onRcptTo(address, session, cb) {
       const res = checkRecipient(recipients, address.address, uniqueRecipients(session));
       if (res instanceof MukaikaError) return refuse(res, session, cb);
-      address.address = res.address;
+      address.address = res;
       return cb();
     },
     onData(stream: SMTPServerDataStream, session, cb) {

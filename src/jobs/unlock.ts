@@ -80,23 +80,37 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
     log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: false, failures }, 'unlock: wrong password');
     throw new MukaikaError('WRONG_PASSWORD', `wrong password (${Math.max(0, max - failures)} attempts left)`);
   }
-  await unlocks.release(id, index);
-  // A right password typed twice at once: the first to finish sends the follow-up, the others return it.
-  const first = await unlockedResult(unlocks, id, index);
-  if (first) return first;
-  const { part, output } = partManifest(input, res);
-  log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
-  if (!output) {
-    // Decrypted but nothing deliverable (say, only an executable inside): recorded, final. Held again
-    // (a converter failed) is not final: the part stays unlockable and staff can try again.
-    if (part.action === 'removed') await unlocks.markUnlocked(id, index, null, part);
-    return { part, batch: null };
+  // Right (or decrypted to something else): the slot is given back only once the result is recorded, so
+  // requests waiting for it find the part unlocked instead of decrypting it again.
+  try {
+    // A right password typed twice at once: the first to finish sends the follow-up, the others return it.
+    const first = await unlockedResult(unlocks, id, index);
+    if (first) return first;
+    const { part, output } = partManifest(input, res);
+    log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
+    if (!output) {
+      // Decrypted but nothing deliverable (say, only an executable inside): recorded, final. Held again
+      // (a converter failed) is not final: the part stays unlockable and staff can try again.
+      if (part.action === 'removed') await unlocks.markUnlocked(id, index, null, part);
+      return { part, batch: null };
+    }
+    await ctx.blobs.put('sanitized', output.bytes);
+    if (!original) {
+      await unlocks.markUnlocked(id, index, null, part);
+      return { part, batch: null };
+    }
+    const batch = await sendFollowUp(ctx, rec, index, original, part, output);
+    await unlocks.markUnlocked(id, index, batch, part);
+    await ctx.queues.enqueueDeliver(id, batch);
+    return { part, batch };
+  } finally {
+    await unlocks.release(id, index);
   }
-  await ctx.blobs.put('sanitized', output.bytes);
-  if (!original) {
-    await unlocks.markUnlocked(id, index, null, part);
-    return { part, batch: null };
-  }
+}
+
+/** The follow-up mail with the unlocked part, stored with one pending delivery per recipient; its batch. */
+async function sendFollowUp(ctx: Context, rec: MessageRecord, index: number, original: ReturnType<typeof parseMail>, part: PartManifest, output: { name: string; type: string; bytes: Buffer }): Promise<number> {
+  const { id } = rec;
   const batch = index + 1;
   const base = ctx.config.web.publicUrl.replace(/\/$/, '');
   const items = noticeItems([part], () => `${base}/messages/${id}/parts/${index}`);
@@ -110,7 +124,5 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   });
   const stored = await ctx.blobs.put('sanitized', mail);
   await ctx.records.addDeliveries(ctx.database.db, id, batch, stored.sha256, rec.recipients);
-  await unlocks.markUnlocked(id, index, batch, part);
-  await ctx.queues.enqueueDeliver(id, batch);
-  return { part, batch };
+  return batch;
 }

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMailbox, splitMailboxList } from '../src/domain/mailbox.js';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
 import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
-import { openHarness, type Harness } from './helpers/harness.js';
+import { openFlow, openHarness, waitFor, type Flow, type Harness } from './helpers/harness.js';
 import { IDN, INVALID, VALID } from './helpers/mailboxes.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { queueOverSmtp, RawSmtp } from './helpers/smtp-client.js';
 
 const TOKEN = 'mailbox-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -111,5 +111,28 @@ describe('mailbox syntax at the edges: a real SMTP session and the HTTP API', ()
       expect(res.statusCode, input).toBe(202);
       expect((await h.ctx.records.getMessage(res.json<{ id: string }>().id))?.recipients, input).toEqual([canonical]);
     }
+  });
+});
+
+describe('one RCPT stays one recipient all the way to the LGWAN relay', () => {
+  let flow: Flow;
+  beforeAll(async () => {
+    flow = await openFlow();
+  });
+  afterAll(async () => {
+    await flow?.close();
+  });
+
+  it('quoted local parts with , ( ) reach the relay as exactly the RCPTs taken, each delivered once', async () => {
+    const rcpts = ['"a,b"@example.lg.jp', '"x(y)z"@example.lg.jp', '"root,postmaster"@example.lg.jp', 'plain@example.lg.jp'];
+    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', rcpts, 'Subject: fan-out\r\n\r\nx\r\n');
+    expect((await flow.h.ctx.records.getMessage(id))?.recipients).toEqual(rcpts);
+    const rows = await waitFor(async () => {
+      const r = await flow.h.ctx.records.deliveries(id);
+      return r.length === rcpts.length && r.every((d) => d.status !== 'pending') ? r : undefined;
+    });
+    expect(rows.map((r) => [r.recipient, r.status]).sort()).toEqual(rcpts.map((r) => [r, 'delivered']).sort());
+    const mine = flow.sink.mails.filter((m) => m.raw.toString().includes(id));
+    expect(mine.flatMap((m) => m.to).sort()).toEqual([...rcpts].sort());
   });
 });

@@ -51,9 +51,9 @@ describe('message ids are keyed with the site secret', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    const c = await openHarness({ overrides: { siteSecret: 'configured-secret-0123456789abcdefgh' } });
+    const c = await openHarness({ overrides: { siteSecret: 'configured-secret-0123456789abcdefgh', http: { tokens: [{ sha256: hashToken(A), scope: 'submit' }] } } });
     try {
-      expect(maskedConfig(c.config)).toMatchObject({ siteSecret: '***' });
+      expect(maskedConfig(c.config)).toMatchObject({ siteSecret: '***', http: { tokens: [{ sha256: '***', scope: 'submit' }] } });
     } finally {
       await c.close();
     }

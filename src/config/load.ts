@@ -102,7 +102,8 @@ export function databaseUrlOf(cfg: Config): string {
   return cfg.databaseUrl || `sqlite:${path.join(cfg.dataDir, 'mukaika.sqlite')}`;
 }
 
-const SECRET_KEYS = new Set(['tokenHashes', 'tokens', 'siteSecret']);
+// `sha256`: the hash of a scoped token (http.tokens), masked like tokenHashes while its scope stays visible.
+const SECRET_KEYS = new Set(['tokenHashes', 'sha256', 'siteSecret']);
 
 /** The effective config as YAML-able data with secrets and URL passwords masked. */
 export function maskedConfig(cfg: Config): Tree {

@@ -6,6 +6,7 @@ import { BlobStore } from './store/blobs.js';
 import { migrate, openDatabase, type Database } from './store/db.js';
 import { InlineBlobs } from './store/inline-blobs.js';
 import { Records } from './store/records.js';
+import { loadSiteSecret } from './store/site-secret.js';
 
 /** The shared services one process uses; built once at start, passed down explicitly (no singletons). */
 export interface Context {
@@ -15,9 +16,12 @@ export interface Context {
   database: Database;
   records: Records;
   queues: Queues;
+  /** Key of message ids (store/site-secret.ts); never logged. */
+  siteSecret: Buffer;
 }
 
 export async function openContext(config: Config, log: Logger): Promise<Context> {
+  const siteSecret = loadSiteSecret(config.siteSecret, config.dataDir);
   const blobs = new BlobStore(config.dataDir);
   await blobs.init();
   const database = openDatabase(databaseUrlOf(config));
@@ -25,7 +29,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   blobs.attachInline(new InlineBlobs(database.db));
   const records = new Records(database);
   const queues = new Queues(config);
-  return { config, log, blobs, database, records, queues };
+  return { config, log, blobs, database, records, queues, siteSecret };
 }
 
 export async function closeContext(ctx: Context): Promise<void> {

@@ -26,6 +26,9 @@ export const ERRORS = {
   PEER_NOT_ALLOWED: { message: 'peer not allowed', smtp: '554 5.7.1 Access denied', http: 403, retryable: false },
   TOO_MANY_RECIPIENTS: { message: 'too many recipients', smtp: '452 4.5.3 Too many recipients', http: 400, retryable: true },
   BAD_SYNTAX: { message: 'bad syntax', smtp: '501 5.5.4 Syntax error in parameters', http: 400, retryable: false },
+  // RFC 5321 §4.1.1.3 / RFC 3463 X.1.3 and X.1.7: a mailbox that is not strict RFC 5321 syntax (domain/mailbox.ts).
+  BAD_RECIPIENT_ADDRESS: { message: 'bad recipient address syntax', smtp: '501 5.1.3 Bad recipient address syntax', http: 400, retryable: false },
+  BAD_SENDER_ADDRESS: { message: 'bad sender address syntax', smtp: '501 5.1.7 Bad sender address syntax', http: 400, retryable: false },
   UNAUTHORIZED: { message: 'authentication required', smtp: '530 5.7.0 Authentication required', http: 401, retryable: false },
   FORBIDDEN: { message: 'forbidden', smtp: '550 5.7.1 Forbidden', http: 403, retryable: false },
   NOT_FOUND: { message: 'not found', smtp: '550 5.1.1 Not found', http: 404, retryable: false },

@@ -66,7 +66,8 @@ describe('delivery to the LGWAN relay: per-recipient results', () => {
     sink.behaviour = { rcpt: (a) => (a === 'later@example.lg.jp' && busy-- > 0 ? '451 4.3.0 later' : undefined) };
     const id = await send(smtp.port, ['Mixed.Case@Example.LG.JP', 'later@example.lg.jp'], 'case');
     const rows = await settled(h, id);
-    expect(rows.map((r) => [r.recipient, r.status])).toEqual([['Mixed.Case@Example.LG.JP', 'delivered'], ['later@example.lg.jp', 'delivered']]);
+    // Stored canonical (domain lower-cased, local part kept: domain/mailbox.ts).
+    expect(rows.map((r) => [r.recipient, r.status])).toEqual([['Mixed.Case@example.lg.jp', 'delivered'], ['later@example.lg.jp', 'delivered']]);
     const mine = sink.mails.filter((m) => m.raw.toString().includes(id));
     expect(mine.flatMap((m) => m.to.map((t) => t.toLowerCase())).sort()).toEqual(['later@example.lg.jp', 'mixed.case@example.lg.jp']);
     expect(mine.every((m) => m.from === 'mukaika@example.lg.jp')).toBe(true);

@@ -6,7 +6,9 @@ describe('error catalogue', () => {
     const table = Object.fromEntries(Object.entries(ERRORS).map(([k, v]) => [k, `${v.smtp} | ${v.http} | ${v.retryable}`]));
     expect(table).toMatchInlineSnapshot(`
       {
+        "BAD_RECIPIENT_ADDRESS": "501 5.1.3 Bad recipient address syntax | 400 | false",
         "BAD_REQUEST": "501 5.5.2 Bad request | 400 | false",
+        "BAD_SENDER_ADDRESS": "501 5.1.7 Bad sender address syntax | 400 | false",
         "BAD_SYNTAX": "501 5.5.4 Syntax error in parameters | 400 | false",
         "CONFIG_INVALID": "451 4.3.5 Configuration error | 500 | true",
         "DATABASE_UNAVAILABLE": "451 4.3.0 Database unavailable, try again later | 503 | true",

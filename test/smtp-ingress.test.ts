@@ -100,6 +100,45 @@ describe('SMTP ingress', () => {
   });
 });
 
+describe('SMTP ingress: a recipient given twice is stored once', () => {
+  const recipientsColumn = async (h: Harness, id: string) => h.ctx.database.db.selectFrom('messages').select(['recipients']).where('id', '=', id).execute();
+
+  it('collapses the same mailbox given in another case, keeping the first spelling (local part kept as given by default)', async () => {
+    const h = await openHarness({ overrides: { smtp: { maxRecipients: 2 } } });
+    const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
+    try {
+      const { client } = await RawSmtp.connect(smtp.port);
+      await client.cmd('EHLO peer.example');
+      // Duplicates do not count against the limit of 2 either.
+      const replies = await client.send('a@example.com', ['Taro@example.lg.jp', 'Taro@EXAMPLE.LG.JP', 'TARO@Example.Lg.Jp', 'hanako@example.lg.jp', 'taro@example.lg.jp'], 'Subject: dup\r\n\r\nx\r\n');
+      expect(replies.slice(0, 6)).toEqual(['250 Accepted', '250 Accepted', '250 Accepted', '250 Accepted', '250 Accepted', '250 Accepted']);
+      const id = /queued as (m[0-9a-f]{24})$/.exec(replies.at(-1)!)![1]!;
+      expect(await recipientsColumn(h, id)).toEqual([{ recipients: JSON.stringify(['Taro@example.lg.jp', 'hanako@example.lg.jp']) }]);
+      client.close();
+    } finally {
+      await smtp.close();
+      await h.close();
+    }
+  });
+
+  it('with localPartCase: lower, collapses local parts in another case too and stores them folded', async () => {
+    const h = await openHarness({ overrides: { smtp: { localPartCase: 'lower' } } });
+    const smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
+    try {
+      const { client } = await RawSmtp.connect(smtp.port);
+      await client.cmd('EHLO peer.example');
+      const replies = await client.send('Sender@Example.COM', ['TARO@example.lg.jp', 'taro@EXAMPLE.lg.jp', 'Taro@example.lg.jp'], 'Subject: dup2\r\n\r\nx\r\n');
+      const id = /queued as (m[0-9a-f]{24})$/.exec(replies.at(-1)!)![1]!;
+      const rec = await h.ctx.records.getMessage(id);
+      expect(rec).toMatchObject({ envelopeFrom: 'Sender@example.com', recipients: ['taro@example.lg.jp'] });
+      client.close();
+    } finally {
+      await smtp.close();
+      await h.close();
+    }
+  });
+});
+
 describe('SMTP ingress with a certificate and during shutdown', () => {
   it('offers STARTTLS only when a certificate is configured', async () => {
     const { execFileSync } = await import('node:child_process');

@@ -138,7 +138,8 @@ export function databaseUrlOf(cfg: Config): string {
   return cfg.databaseUrl || `sqlite:${path.join(cfg.dataDir, 'mukaika.sqlite')}`;
 }
 
-const SECRET_KEYS = new Set(['tokenHashes']);
+// `sha256`: the hash of a scoped token (http.tokens), masked like tokenHashes while its scope stays visible.
+const SECRET_KEYS = new Set(['tokenHashes', 'sha256', 'siteSecret']);
 const secretKey = (key: string) => SECRET_KEYS.has(key) || /(password|secret|token)s?$/i.test(key);
 
 /** The effective config as YAML-able data with secrets, URL passwords and secret URL parameters masked. */

@@ -28,6 +28,7 @@ export const configSchema = z.strictObject({
   databaseUrl: z.string().regex(/^(|sqlite:.+|postgres(ql)?:\/\/.+)$/, 'empty, sqlite:PATH or postgres://…'),
   log: z.strictObject({ level }),
   hostname: z.string().refine((v) => isListenHost(v) && !/^[\d.:]+$/.test(v), 'a host name like mukaika.city.example.lg.jp'),
+  siteSecret: z.string().refine((s) => s === '' || s.length >= 32, 'empty (generated into the data dir) or at least 32 characters'),
   smtp: z.strictObject({
     port,
     host: listenHost,
@@ -41,11 +42,13 @@ export const configSchema = z.strictObject({
     tlsKeyFile: z.string(),
     tlsCertFile: z.string(),
     minFreeBytes: z.number().int().min(0),
+    localPartCase: z.enum(['preserve', 'lower']),
   }),
   http: z.strictObject({
     port,
     host: listenHost,
     tokenHashes: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex')),
+    tokens: z.array(z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 hex'), scope: z.enum(['submit', 'admin']) })),
     maxUploadBytes: positive,
     // Connection-level limits (src/ingress/http-limits.ts); headersTimeoutMs may not exceed requestTimeoutMs.
     headersTimeoutMs: positive,

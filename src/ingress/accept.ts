@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Context } from '../context.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
@@ -19,15 +19,19 @@ export interface AcceptInput {
   discriminator?: string;
   /** File name of an upload. */
   name?: string;
+  /** API token id of the submitter (ingress/http.ts), for token-scoped reads. */
+  submitter?: string;
 }
 
 /**
  * The id is derived from content and envelope: the same message relayed twice (Postfix retrying after a
- * timeout) maps to the same record and job and is sanitized and delivered once.
+ * timeout) maps to the same record and job and is sanitized and delivered once. It is keyed with the site
+ * secret (store/site-secret.ts), so holding a mail is not enough to compute its id and read its record.
+ * The envelope is already canonical (domain/mailbox.ts); recipients are sorted so their order is no part.
  */
-export function messageIdFor(kind: 'message' | 'file', sha256: string, envelope: Envelope, discriminator = ''): string {
-  const key = [kind, sha256, envelope.from.toLowerCase(), [...envelope.to].map((r) => r.toLowerCase()).sort().join(','), discriminator].join('\n');
-  return (kind === 'message' ? 'm' : 'f') + createHash('sha256').update(key).digest('hex').slice(0, 24);
+export function messageIdFor(secret: Buffer, kind: 'message' | 'file', sha256: string, envelope: Envelope, discriminator = ''): string {
+  const key = [kind, sha256, envelope.from, [...envelope.to].sort().join(','), discriminator].join('\n');
+  return (kind === 'message' ? 'm' : 'f') + createHmac('sha256', secret).update(key).digest('hex').slice(0, 24);
 }
 
 /**
@@ -41,13 +45,14 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
   if (free < config.smtp.minFreeBytes) throw new MukaikaError('INSUFFICIENT_STORAGE', `free ${free} bytes`);
 
   const blob = await blobs.receive('originals', input.data, input.maxBytes);
-  const id = messageIdFor(input.kind, blob.sha256, input.envelope, input.discriminator);
+  const id = messageIdFor(ctx.siteSecret, input.kind, blob.sha256, input.envelope, input.discriminator);
   let inserted: boolean;
   try {
     inserted = await records.insertMessage({
       id, kind: input.kind, source: input.source, envelopeFrom: input.envelope.from,
       recipients: input.envelope.to, originalSha256: blob.sha256, originalSize: blob.size,
       ...(input.name ? { originalName: input.name } : {}),
+      ...(input.submitter ? { submitter: input.submitter } : {}),
     }, blob.inline);
   } catch (err) {
     await dropBlobIfOrphan(ctx, blob.sha256);

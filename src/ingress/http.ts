@@ -2,24 +2,72 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Context } from '../context.js';
+import { splitMailboxList } from '../domain/mailbox.js';
+import type { Config } from '../config/schema.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
 import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
+import { EVT, type Logger } from '../log.js';
+import { cleanFileName } from '../sanitize/mime/names.js';
 import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
 import { limitedFastify } from './http-limits.js';
-import { checkRecipient, checkSender } from './smtp-policy.js';
+import { checkRecipient, checkSender, recipientPolicy } from './smtp-policy.js';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
-/** Bearer token check against the configured sha256 hashes, in constant time per candidate. */
-export function tokenAllowed(tokenHashes: readonly string[], header: string | undefined): boolean {
+/** An authenticated API caller: its id (stored as a record's submitter) and what it may see. */
+export interface ApiToken {
+  id: string;
+  scope: 'submit' | 'admin';
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiToken: ApiToken | null;
+  }
+}
+
+/**
+ * Bearer token check against the configured sha256 hashes, in constant time per candidate. `tokenHashes`
+ * are admin-scoped (their meaning before scopes existed); `tokens` carry their own scope.
+ */
+export function authenticate(http: Config['http'], header: string | undefined): ApiToken | undefined {
   const m = /^Bearer ([\x21-\x7e]{16,512})$/.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(hashToken(m[1]!), 'hex');
-  let ok = false;
-  for (const h of tokenHashes) ok = timingSafeEqual(given, Buffer.from(h, 'hex')) || ok;
-  return ok;
+  if (!m) return undefined;
+  const hash = hashToken(m[1]!);
+  const given = Buffer.from(hash, 'hex');
+  let scope: ApiToken['scope'] | undefined;
+  const candidates = [...http.tokenHashes.map((sha256) => ({ sha256, scope: 'admin' as const })), ...http.tokens];
+  for (const t of candidates) {
+    if (timingSafeEqual(given, Buffer.from(t.sha256, 'hex')) && scope !== 'admin') scope = t.scope;
+  }
+  // A prefix of the hash names the token in records: enough to tell tokens apart, not the whole hash.
+  return scope ? { id: `tok-${hash.slice(0, 16)}`, scope } : undefined;
+}
+
+/** Submit-scoped tokens see only what they submitted; records of others do not exist for them (404). */
+function visibleTo(token: ApiToken | null, rec: MessageRecord): boolean {
+  return token?.scope === 'admin' || (token !== null && rec.submitter === token.id);
+}
+
+/**
+ * A request body as the spool reads it: a failure of the client's bytes (a multipart part that never
+ * ends, a wrong boundary, a connection dropped mid-body) is the client's error, 400 or 413, not ours.
+ */
+async function* fromClient(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (err) {
+    throw clientError(err);
+  }
+}
+
+function clientError(err: unknown): MukaikaError {
+  if (err instanceof MukaikaError) return err;
+  const status = (err as { statusCode?: number } | null)?.statusCode;
+  if (status === 413) return new MukaikaError('MESSAGE_TOO_LARGE', (err as Error).message);
+  return new MukaikaError('BAD_REQUEST', `request body: ${(err as Error | null)?.message ?? String(err)}`, { cause: err });
 }
 
 function view(rec: MessageRecord) {
@@ -38,58 +86,83 @@ function unlockView(id: string, r: UnlockResult) {
   return { id, status: r.part.output ? 'unlocked' : r.part.action, batch: r.batch, part: r.part };
 }
 
-function sendError(reply: FastifyReply, err: MukaikaError): FastifyReply {
+function sendError(log: Logger, reply: FastifyReply, err: MukaikaError): FastifyReply {
   if (err.spec.http === 503 || err.spec.http === 507) reply.header('Retry-After', '30');
+  // The client's mistakes are not our faults: logged at info with their code, never at error.
+  if (err.spec.http >= 400 && err.spec.http < 500 && err.code !== 'UNAUTHORIZED') {
+    log.info({ evt: EVT.HTTP_REFUSED, status: err.spec.http, code: err.code, detail: err.message.slice(0, 300) }, 'http refused');
+  }
   return reply.code(err.spec.http).send({ error: err.code, message: err.spec.message });
 }
 
 /** The Internet-side API (BRIEF §3), a Fastify plugin under /api/v1 with bearer auth on every route. */
 async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   const { config } = ctx;
+  const recipients = recipientPolicy(config.smtp);
+  const refuse = (reply: FastifyReply, err: MukaikaError) => sendError(ctx.log, reply, err);
   app.addContentTypeParser('message/rfc822', (_req, payload, done) => done(null, payload));
+  app.decorateRequest('apiToken', null);
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!tokenAllowed(config.http.tokenHashes, req.headers.authorization)) {
-      return sendError(reply.header('WWW-Authenticate', 'Bearer'), new MukaikaError('UNAUTHORIZED'));
-    }
+    const token = authenticate(config.http, req.headers.authorization);
+    if (!token) return refuse(reply.header('WWW-Authenticate', 'Bearer'), new MukaikaError('UNAUTHORIZED'));
+    req.apiToken = token;
   });
+
+  /** The record behind `id` when this token may see it; otherwise NOT_FOUND, as for no record at all. */
+  const visibleRecord = async (req: FastifyRequest, id: string, kind: MessageRecord['kind']): Promise<MessageRecord> => {
+    const rec = await ctx.records.getMessage(id);
+    if (!rec || rec.kind !== kind || !visibleTo(req.apiToken, rec)) throw new MukaikaError('NOT_FOUND');
+    return rec;
+  };
 
   app.post('/messages', async (req, reply) => {
     if (req.headers['content-type']?.split(';')[0]?.trim().toLowerCase() !== 'message/rfc822') {
-      return sendError(reply, new MukaikaError('BAD_REQUEST', 'Content-Type must be message/rfc822'));
+      return refuse(reply, new MukaikaError('BAD_REQUEST', 'Content-Type must be message/rfc822'));
     }
-    const q = req.query as { from?: string; to?: string };
-    const to = (q.to ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    if (to.length === 0) return sendError(reply, new MukaikaError('BAD_REQUEST', 'to= recipients required'));
-    // Same rules as SMTP: a plain sender, only recipients in the accepted domains (the API is no relay).
-    const badSender = checkSender(q.from ?? '', false);
-    if (badSender) return sendError(reply, badSender);
-    for (const [i, rcpt] of to.entries()) {
-      const refused = checkRecipient(config.smtp.acceptDomains, config.smtp.maxRecipients, rcpt, i);
-      if (refused) return sendError(reply, refused);
+    const q = req.query as Record<string, unknown>;
+    // A repeated parameter arrives as an array: which one is meant is not ours to guess.
+    if (Array.isArray(q.to) || Array.isArray(q.from)) return refuse(reply, new MukaikaError('BAD_REQUEST', 'to= and from= may be given once each'));
+    const to = splitMailboxList(typeof q.to === 'string' ? q.to : '');
+    if (to.length === 0) return refuse(reply, new MukaikaError('BAD_REQUEST', 'to= recipients required'));
+    // Same strict rules as SMTP (domain/mailbox.ts): only recipients in the accepted domains (no relay),
+    // each stored once in canonical form.
+    const from = checkSender(typeof q.from === 'string' ? q.from : '', false);
+    if (from instanceof MukaikaError) return refuse(reply, from);
+    const rcpts: string[] = [];
+    for (const rcpt of to) {
+      const res = checkRecipient(recipients, rcpt, rcpts);
+      if (res instanceof MukaikaError) return refuse(reply, res);
+      if (!rcpts.includes(res)) rcpts.push(res);
     }
-    const { id } = await acceptOriginal(ctx, {
-      kind: 'message', source: 'http', envelope: { from: q.from ?? '', to },
-      data: req.body as NodeJS.ReadableStream as AsyncIterable<Buffer>, maxBytes: config.http.maxUploadBytes,
+    const token = req.apiToken!;
+    // The token is part of the id: the same mail posted by two tokens is two records, each its own.
+    const { id, duplicate } = await acceptOriginal(ctx, {
+      kind: 'message', source: 'http', envelope: { from, to: rcpts }, submitter: token.id, discriminator: token.id,
+      data: fromClient(req.body as AsyncIterable<Buffer>), maxBytes: config.http.maxUploadBytes,
     });
-    return reply.code(202).send({ id });
+    return reply.code(202).send({ id, duplicate });
   });
 
   app.post('/files', async (req, reply) => {
     // One byte over the limit reaches the spool, which refuses it before any record exists.
-    const file = await req.file({ limits: { fileSize: config.http.maxUploadBytes + 1, files: 1 } });
-    if (!file) return sendError(reply, new MukaikaError('BAD_REQUEST', 'multipart file field required'));
-    const { id } = await acceptOriginal(ctx, {
-      kind: 'file', source: 'http', envelope: { from: '', to: [] }, data: file.file,
-      maxBytes: config.http.maxUploadBytes, name: file.filename, discriminator: `${file.filename}\n${Date.now()}`,
+    const file = await req.file({ limits: { fileSize: config.http.maxUploadBytes + 1, files: 1 } }).catch((err: unknown) => {
+      throw clientError(err);
     });
-    return reply.code(202).send({ id });
+    if (!file) return refuse(reply, new MukaikaError('BAD_REQUEST', 'multipart file field required'));
+    // Cleaned like attachment names (no NULs, controls, paths or 10 000 characters into records and mail).
+    const name = cleanFileName(file.filename) || 'upload.bin';
+    const token = req.apiToken!;
+    const { id, duplicate } = await acceptOriginal(ctx, {
+      kind: 'file', source: 'http', envelope: { from: '', to: [] }, data: fromClient(file.file), submitter: token.id,
+      maxBytes: config.http.maxUploadBytes, name, discriminator: `${token.id}\n${name}\n${Date.now()}`,
+    });
+    return reply.code(202).send({ id, duplicate });
   });
 
   for (const kind of ['messages', 'files'] as const) {
-    app.get<{ Params: { id: string } }>(`/${kind}/:id`, async (req, reply) => {
-      const rec = await ctx.records.getMessage(req.params.id);
-      if (!rec || rec.kind !== (kind === 'messages' ? 'message' : 'file')) return sendError(reply, new MukaikaError('NOT_FOUND'));
+    app.get<{ Params: { id: string } }>(`/${kind}/:id`, async (req) => {
+      const rec = await visibleRecord(req, req.params.id, kind === 'messages' ? 'message' : 'file');
       return { ...view(rec), unlocks: await new Unlocks(ctx.database.db).all(rec.id) };
     });
   }
@@ -101,11 +174,18 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   } as const;
   app.post<{ Params: { id: string; n: string }; Body: { password: string } }>(
     '/messages/:id/parts/:n/unlock', { schema: { body: unlockBody } },
-    async (req) => unlockView(req.params.id, await unlockPart(ctx, req.params.id, partIndex(req.params.n), req.body.password)),
+    async (req) => {
+      const index = partIndex(req.params.n);
+      await visibleRecord(req, req.params.id, 'message');
+      return unlockView(req.params.id, await unlockPart(ctx, req.params.id, index, req.body.password));
+    },
   );
   app.post<{ Params: { id: string }; Body: { password: string } }>(
     '/files/:id/unlock', { schema: { body: unlockBody } },
-    async (req) => unlockView(req.params.id, await unlockPart(ctx, req.params.id, 0, req.body.password)),
+    async (req) => {
+      await visibleRecord(req, req.params.id, 'file');
+      return unlockView(req.params.id, await unlockPart(ctx, req.params.id, 0, req.body.password));
+    },
   );
 }
 
@@ -113,13 +193,14 @@ export function buildHttp(ctx: Context): FastifyInstance {
   const app = limitedFastify(ctx);
   app.register(multipart);
   app.setErrorHandler((error, _req, reply) => {
-    const err = (error as { statusCode?: number }).statusCode === 413 ? new MukaikaError('MESSAGE_TOO_LARGE') : toMukaikaError(error);
-    if (err.code === 'INTERNAL') ctx.log.error({ err: error }, 'http error');
     const status = (error as { statusCode?: number }).statusCode;
-    if (err.code === 'INTERNAL' && status && status >= 400 && status < 500) {
-      return reply.code(status).send({ error: 'BAD_REQUEST', message: error instanceof Error ? error.message : 'bad request' });
-    }
-    return sendError(reply, err);
+    // Fastify's and the multipart plugin's own 4xx (malformed JSON, bad boundary, body too large) are the
+    // client's error like ours; only what is left is an internal fault, logged at error.
+    const err = status === 413 ? new MukaikaError('MESSAGE_TOO_LARGE')
+      : error instanceof MukaikaError || !status || status >= 500 ? toMukaikaError(error)
+        : clientError(error);
+    if (err.code === 'INTERNAL') ctx.log.error({ err: error }, 'http error');
+    return sendError(ctx.log, reply, err);
   });
   app.get('/healthz', async () => ({ ok: true }));
   app.register(async (scope) => api(scope, ctx), { prefix: '/api/v1' });

@@ -1,4 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { canonicalDomains, parseMailbox, type LocalPartCase } from '../domain/mailbox.js';
 import { MukaikaError } from '../errors.js';
 
 /** Pure per-phase SMTP decisions: each returns nothing to accept or a catalogue error to refuse. */
@@ -21,35 +22,42 @@ export function checkPeer(allowed: BlockList, remoteAddress: string): MukaikaErr
   return new MukaikaError('PEER_NOT_ALLOWED', `peer ${remoteAddress} not allowed`);
 }
 
-/** Domain part of an address, lower-cased; undefined when there is none. */
-export function domainOf(address: string): string | undefined {
-  const at = address.lastIndexOf('@');
-  if (at < 1 || at === address.length - 1) return undefined;
-  return address.slice(at + 1).toLowerCase().replace(/\.$/, '');
+/** What RCPT and the API's `to=` are checked against, built once from the config. */
+export interface RecipientPolicy {
+  acceptDomains: ReadonlySet<string>;
+  maxRecipients: number;
+  localPartCase: LocalPartCase;
 }
 
-/** RCPT TO: only the accepted domains (exact match), never an open relay; bounded recipient count. */
-export function checkRecipient(
-  acceptDomains: readonly string[],
-  maxRecipients: number,
-  address: string,
-  alreadyAccepted: number,
-): MukaikaError | undefined {
-  // Source routes, %-hacks and quoted local parts with @ are classic relay tricks: refuse them outright.
-  // eslint-disable-next-line no-control-regex
-  if (/[%!\s\x00-\x1f\x7f<>"\\]/.test(address) || address.startsWith('@') || address.split('@').length !== 2) {
-    return new MukaikaError('RELAY_DENIED', `relay denied for ${address}`);
-  }
-  const domain = domainOf(address);
-  if (!domain || !acceptDomains.includes(domain)) return new MukaikaError('RELAY_DENIED', `relay denied for ${address}`);
-  if (alreadyAccepted >= maxRecipients) return new MukaikaError('TOO_MANY_RECIPIENTS');
-  return undefined;
+export function recipientPolicy(smtp: { acceptDomains: readonly string[]; maxRecipients: number; localPartCase: LocalPartCase }): RecipientPolicy {
+  return { acceptDomains: canonicalDomains(smtp.acceptDomains), maxRecipients: smtp.maxRecipients, localPartCase: smtp.localPartCase };
 }
 
-/** MAIL FROM: anything syntactically plausible (null sender allowed for bounces); refused while shutting down. */
-export function checkSender(address: string, shuttingDown: boolean): MukaikaError | undefined {
+/**
+ * RCPT TO: a strict mailbox (501 5.1.3 otherwise) in an accepted domain (550 5.7.1: never an open relay),
+ * within the recipient limit. Returns the canonical address to store; `accepted` holds the canonical
+ * addresses taken so far in this transaction. One already among them, in any case, is the same recipient:
+ * taken again without counting, under the spelling first given (smtp-server itself keeps one entry per
+ * case-insensitive address, and one recipient must not get the mail twice).
+ */
+export function checkRecipient(policy: RecipientPolicy, address: string, accepted: readonly string[]): MukaikaError | string {
+  const mailbox = parseMailbox(address, policy.localPartCase);
+  if (!mailbox) return new MukaikaError('BAD_RECIPIENT_ADDRESS', `bad recipient ${JSON.stringify(address.slice(0, 300))}`);
+  if (!policy.acceptDomains.has(mailbox.domain)) return new MukaikaError('RELAY_DENIED', `relay denied for ${mailbox.address}`);
+  const key = mailbox.address.toLowerCase();
+  const same = accepted.find((a) => a.toLowerCase() === key);
+  if (same !== undefined) return same;
+  if (accepted.length >= policy.maxRecipients) return new MukaikaError('TOO_MANY_RECIPIENTS');
+  return mailbox.address;
+}
+
+/**
+ * MAIL FROM: the null sender (bounces) or a strict mailbox, whose local part keeps its case (it is not
+ * ours to fold); refused while shutting down. Returns the canonical sender.
+ */
+export function checkSender(address: string, shuttingDown: boolean): MukaikaError | string {
   if (shuttingDown) return new MukaikaError('SHUTTING_DOWN');
-  // eslint-disable-next-line no-control-regex
-  if (address !== '' && !/^[^\s\x00-\x1f\x7f<>"\\]+@[^\s\x00-\x1f\x7f<>"\\@]+$/.test(address)) return new MukaikaError('BAD_SYNTAX', 'bad sender address');
-  return undefined;
+  if (address === '') return '';
+  const mailbox = parseMailbox(address, 'preserve');
+  return mailbox ? mailbox.address : new MukaikaError('BAD_SENDER_ADDRESS', `bad sender ${JSON.stringify(address.slice(0, 300))}`);
 }

@@ -8,7 +8,7 @@ import { MukaikaError, smtpReplyOf, toMukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
 import { acceptOriginal } from './accept.js';
 import { guardSlowDrip } from './smtp-drip.js';
-import { checkPeer, checkRecipient, checkSender, peerAllowList } from './smtp-policy.js';
+import { checkPeer, checkRecipient, checkSender, peerAllowList, recipientPolicy } from './smtp-policy.js';
 
 export interface SmtpIngress {
   server: SMTPServer;
@@ -36,12 +36,18 @@ async function* drainPastLimit(stream: Readable, max: number): AsyncGenerator<Bu
   if (size > max) throw new MukaikaError('MESSAGE_TOO_LARGE', `message over ${max} bytes`);
 }
 
+/** The transaction's canonical recipients, each once (a repeated RCPT, in any spelling, is one recipient). */
+function uniqueRecipients(session: SMTPServerSession): string[] {
+  return [...new Set(session.envelope.rcptTo.map((r) => r.address))];
+}
+
 export async function startSmtp(ctx: Context, opts: { port?: number; host?: string; closeTimeoutMs?: number } = {}): Promise<SmtpIngress> {
   const { config, log } = ctx;
   const allowed = peerAllowList(config.smtp.allowedNetworks);
   const tls = config.smtp.tlsKeyFile && config.smtp.tlsCertFile
     ? { key: readFileSync(config.smtp.tlsKeyFile), cert: readFileSync(config.smtp.tlsCertFile) }
     : undefined;
+  const recipients = recipientPolicy(config.smtp);
   let shuttingDown = false;
 
   const refuse = (err: MukaikaError, session: SMTPServerSession | undefined, cb: (e?: Error) => void) => {
@@ -61,6 +67,9 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
     // Our close() has already waited out the grace period when smtp-server's close runs.
     closeTimeout: 100,
     disableReverseLookup: true,
+    // Address syntax is ours to judge, with the one strict parser (domain/mailbox.ts), so that one rule
+    // and one reply (501 5.1.3) cover both SMTP and the API; smtp-server still refuses what it cannot split.
+    lenientAddressParsing: true,
     logger: false,
 
     onConnect(session, cb) {
@@ -77,18 +86,25 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
       });
       cb();
     },
+    // smtp-server stores the very address object it hands us in the session envelope: replacing its
+    // `address` with the canonical form means the envelope holds exactly what the strict parser produced
+    // (domain/mailbox.ts), and nothing parses the peer's spelling again.
     onMailFrom(address, session, cb) {
-      const err = checkSender(address.address, shuttingDown);
-      return err ? refuse(err, session, cb) : cb();
+      const res = checkSender(address.address, shuttingDown);
+      if (res instanceof MukaikaError) return refuse(res, session, cb);
+      address.address = res;
+      return cb();
     },
     onRcptTo(address, session, cb) {
-      const err = checkRecipient(config.smtp.acceptDomains, config.smtp.maxRecipients, address.address, session.envelope.rcptTo.length);
-      return err ? refuse(err, session, cb) : cb();
+      const res = checkRecipient(recipients, address.address, uniqueRecipients(session));
+      if (res instanceof MukaikaError) return refuse(res, session, cb);
+      address.address = res;
+      return cb();
     },
     onData(stream: SMTPServerDataStream, session, cb) {
       const envelope = {
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-        to: session.envelope.rcptTo.map((r) => r.address),
+        to: uniqueRecipients(session),
       };
       const data = drainPastLimit(stream, config.smtp.maxMessageBytes);
       acceptOriginal(ctx, { kind: 'message', source: 'smtp', envelope, data, maxBytes: config.smtp.maxMessageBytes })

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '../context.js';
 import type { PartManifest } from '../domain/manifest.js';
 import { MukaikaError } from '../errors.js';
@@ -36,6 +37,11 @@ async function heldPart(ctx: Context, id: string, index: number): Promise<{ rec:
   return { rec, input: { name: att.name, declaredType: att.declaredType, bytes: att.bytes, depth: 0 }, mail };
 }
 
+async function unlockedResult(unlocks: Unlocks, id: string, index: number): Promise<UnlockResult | undefined> {
+  const state = await unlocks.get(id, index);
+  return state.status === 'unlocked' && state.manifest ? { part: state.manifest, batch: state.batch } : undefined;
+}
+
 /**
  * PPAP: decrypt a held part with the password staff typed, inside the isolated renderer, sanitize it, and
  * send the result as a follow-up mail to the original recipients. Wrong passwords are counted and limited.
@@ -43,39 +49,68 @@ async function heldPart(ctx: Context, id: string, index: number): Promise<{ rec:
  */
 export async function unlockPart(ctx: Context, id: string, index: number, password: string): Promise<UnlockResult> {
   const unlocks = new Unlocks(ctx.database.db);
-  const state = await unlocks.get(id, index);
-  if (state.status === 'unlocked' && state.manifest) return { part: state.manifest, batch: state.batch };
+  const done = await unlockedResult(unlocks, id, index);
+  if (done) return done;
   const max = ctx.config.sanitize.unlockMaxAttempts;
   const { rec, input, mail: original } = await heldPart(ctx, id, index);
-  if (!(await unlocks.reserveAttempt(id, index, max))) throw new MukaikaError('PASSWORD_ATTEMPTS_EXCEEDED', `${max} wrong passwords`);
+  // Attempts in flight hold a slot until they are known right or wrong; one of them may unlock the part.
+  const attemptMs = ctx.config.sanitize.limits.documentTimeoutMs;
+  const deadline = Date.now() + attemptMs;
+  for (;;) {
+    const slot = await unlocks.reserveAttempt(id, index, max, 2 * attemptMs);
+    if (slot === 'reserved') break;
+    if (slot === 'locked') throw new MukaikaError('PASSWORD_ATTEMPTS_EXCEEDED', `${max} wrong passwords`);
+    if (Date.now() > deadline) throw new MukaikaError('RECORD_NOT_READY', 'other unlock attempts still running');
+    await sleep(100);
+    const meanwhile = await unlockedResult(unlocks, id, index);
+    if (meanwhile) return meanwhile;
+  }
   const log = ctx.log.child({ id, part: index });
   let res;
   try {
     res = await sanitizePart({ ...input, password }, { config: ctx.config, log });
   } catch (err) {
-    await unlocks.refund(id, index);
+    await unlocks.release(id, index);
     throw err;
   }
   // Still encrypted after a password was given is a wrong password too, whichever converter says it.
   if (res.reason === 'WRONG_PASSWORD' || res.reason === 'ENCRYPTED') {
+    await unlocks.countWrong(id, index);
     const failures = (await unlocks.get(id, index)).failures;
     log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: false, failures }, 'unlock: wrong password');
     throw new MukaikaError('WRONG_PASSWORD', `wrong password (${Math.max(0, max - failures)} attempts left)`);
   }
-  await unlocks.refund(id, index);
-  const { part, output } = partManifest(input, res);
-  log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
-  if (!output) {
-    // Decrypted but nothing deliverable (say, only an executable inside): recorded, final. Held again
-    // (a converter failed) is not final: the part stays unlockable and staff can try again.
-    if (part.action === 'removed') await unlocks.markUnlocked(id, index, null, part);
-    return { part, batch: null };
+  // Right (or decrypted to something else): the slot is given back only once the result is recorded, so
+  // requests waiting for it find the part unlocked instead of decrypting it again.
+  try {
+    // A right password typed twice at once: the first to finish sends the follow-up, the others return it.
+    const first = await unlockedResult(unlocks, id, index);
+    if (first) return first;
+    const { part, output } = partManifest(input, res);
+    log.info({ evt: EVT.UNLOCK_ATTEMPT, ok: true, action: part.action, reason: part.reason }, 'unlock: password accepted');
+    if (!output) {
+      // Decrypted but nothing deliverable (say, only an executable inside): recorded, final. Held again
+      // (a converter failed) is not final: the part stays unlockable and staff can try again.
+      if (part.action === 'removed') await unlocks.markUnlocked(id, index, null, part);
+      return { part, batch: null };
+    }
+    await ctx.blobs.put('sanitized', output.bytes);
+    if (!original) {
+      await unlocks.markUnlocked(id, index, null, part);
+      return { part, batch: null };
+    }
+    const batch = await sendFollowUp(ctx, rec, index, original, part, output);
+    await unlocks.markUnlocked(id, index, batch, part);
+    await ctx.queues.enqueueDeliver(id, batch);
+    return { part, batch };
+  } finally {
+    await unlocks.release(id, index);
   }
-  await ctx.blobs.put('sanitized', output.bytes);
-  if (!original) {
-    await unlocks.markUnlocked(id, index, null, part);
-    return { part, batch: null };
-  }
+}
+
+/** The follow-up mail with the unlocked part, stored with one pending delivery per recipient; its batch. */
+async function sendFollowUp(ctx: Context, rec: MessageRecord, index: number, original: ReturnType<typeof parseMail>, part: PartManifest, output: { name: string; type: string; bytes: Buffer }): Promise<number> {
+  const { id } = rec;
   const batch = index + 1;
   const base = ctx.config.web.publicUrl.replace(/\/$/, '');
   const items = noticeItems([part], () => `${base}/messages/${id}/parts/${index}`);
@@ -89,7 +124,5 @@ export async function unlockPart(ctx: Context, id: string, index: number, passwo
   });
   const stored = await ctx.blobs.put('sanitized', mail);
   await ctx.records.addDeliveries(ctx.database.db, id, batch, stored.sha256, rec.recipients);
-  await unlocks.markUnlocked(id, index, batch, part);
-  await ctx.queues.enqueueDeliver(id, batch);
-  return { part, batch };
+  return batch;
 }

@@ -5,6 +5,7 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Verdict } from '../domain/manifest.js';
 import { encodeIso2022Jp } from './mime/jis-encode.js';
+import { hasInvisible, headerText } from './mime/names.js';
 import type { MailAddress, ParsedHeaders } from './mime/types.js';
 
 export interface ComposeInput {
@@ -71,8 +72,11 @@ function forceTransferEncoding(node: Node, cte: string): void {
   for (const child of (node as unknown as { childNodes?: Node[] }).childNodes ?? []) forceTransferEncoding(child, cte);
 }
 
+// The last check before bytes cross into LGWAN, whatever built the headers (the parser, the unlock
+// follow-up, a notice): no line separator or invisible format character in a header or a file name.
 function addresses(list: MailAddress[]): { name: string; address: string }[] | undefined {
-  return list.length ? list.map((a) => ({ name: a.name, address: a.address })) : undefined;
+  const clean = list.filter((a) => !hasInvisible(a.address)).map((a) => ({ name: headerText(a.name).trim(), address: a.address }));
+  return clean.length ? clean : undefined;
 }
 
 /** Message-ID local parts from our ids: nothing that could break the header. */
@@ -88,6 +92,7 @@ function idPart(s: string): string {
  */
 export async function composeMail(input: ComposeInput): Promise<Buffer> {
   const h = input.headers;
+  const subject = headerText(h.subject);
   const custom: Record<string, string | { prepared: true; value: string }> = {
     'X-Mukaika-Id': idPart(input.id),
     'X-Mukaika-Verdict': input.verdict,
@@ -101,16 +106,16 @@ export async function composeMail(input: ComposeInput): Promise<Buffer> {
     replyTo: addresses(h.replyTo),
     messageId: `<${idPart(input.id)}@${idPart(input.hostname)}>`,
     headers: custom,
-    attachments: input.attachments.map((a) => ({ filename: a.name, content: a.bytes, contentType: a.type })),
+    attachments: input.attachments.map((a) => ({ filename: headerText(a.name), content: a.bytes, contentType: a.type })),
     newline: '\r\n',
   };
   if (h.date) mail.date = h.date;
   if (h.inReplyTo) mail.inReplyTo = h.inReplyTo;
   if (h.references) mail.references = h.references;
 
-  const jisSubject = input.charset === 'iso-2022-jp' && /[^\x20-\x7e]/.test(h.subject) ? encodeSubjectIso2022Jp(h.subject) : undefined;
+  const jisSubject = input.charset === 'iso-2022-jp' && /[^\x20-\x7e]/.test(subject) ? encodeSubjectIso2022Jp(subject) : undefined;
   if (jisSubject) custom.Subject = { prepared: true, value: jisSubject };
-  else mail.subject = h.subject;
+  else mail.subject = subject;
 
   const jisBody = input.charset === 'iso-2022-jp' ? iso2022JpBody(input.text) : undefined;
   if (jisBody) {

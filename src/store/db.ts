@@ -25,6 +25,8 @@ export interface MessagesTable {
   updated_at: string;
   /** When retention removed the original from the Internet-side store. */
   original_purged_at: string | null;
+  /** API token (its id, ingress/http.ts) the record was submitted with; null for SMTP and the CLI. */
+  submitter: string | null;
 }
 
 export interface StatusHistoryTable {
@@ -58,6 +60,8 @@ export interface UnlocksTable {
   batch: number | null;
   manifest: string | null;
   updated_at: string;
+  /** Attempts reserved and still being decrypted; they are not wrong answers (yet). */
+  in_flight: number;
 }
 
 /** Small blobs kept with the records (inline-blobs.ts), one table per area. */

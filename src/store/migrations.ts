@@ -83,5 +83,17 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0005_message_submitter': {
+      async up(db: Kysely<unknown>) {
+        // The API token a record was submitted with (ingress/http.ts): a submit-scoped token sees only its own.
+        await db.schema.alterTable('messages').addColumn('submitter', 'text').execute();
+      },
+    },
+    '0006_unlock_in_flight': {
+      async up(db: Kysely<unknown>) {
+        // Attempts being decrypted right now (store/unlocks.ts): counted apart from wrong answers.
+        await db.schema.alterTable('unlocks').addColumn('in_flight', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }

@@ -27,6 +27,8 @@ export interface MessageRecord {
   manifest: Manifest | null;
   createdAt: string;
   updatedAt: string;
+  /** API token id the record was submitted with; null for SMTP and the CLI. */
+  submitter: string | null;
 }
 
 export interface NewMessage {
@@ -38,6 +40,7 @@ export interface NewMessage {
   originalSha256: string;
   originalSize: number;
   originalName?: string;
+  submitter?: string;
 }
 
 export interface DeliveryRecord {
@@ -69,6 +72,7 @@ function toRecord(r: MessagesTable): MessageRecord {
     manifest: r.manifest ? (JSON.parse(r.manifest) as Manifest) : null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    submitter: r.submitter ?? null,
   };
 }
 
@@ -103,6 +107,7 @@ export class Records {
           envelope_from: m.envelopeFrom, recipients: JSON.stringify(m.recipients),
           original_sha256: m.originalSha256, original_size: m.originalSize, original_message_id: null,
           original_name: m.originalName ?? null, sanitized_sha256: null, manifest: null, created_at: at, updated_at: at, original_purged_at: null,
+          submitter: m.submitter ?? null,
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();

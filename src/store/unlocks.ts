@@ -33,28 +33,43 @@ export class Unlocks {
   }
 
   /**
-   * Takes one attempt before the (slow) decryption starts, atomically: parallel requests cannot get more
-   * guesses than `max`. False when none is left. An attempt that turns out right or inconclusive is given
-   * back with `refund`; a wrong one stays counted.
+   * Takes one attempt before the (slow) decryption starts, atomically: wrong answers plus attempts in
+   * flight never exceed `max`, so parallel requests cannot get more guesses than that. `busy` when the
+   * slots left are all in flight (the caller waits: one of them may be the right password, and a right
+   * password must never be refused for others' sake); `locked` when `max` wrong answers are counted.
+   * An attempt in flight for longer than `staleMs` belonged to a process that died and is dropped.
    */
-  async reserveAttempt(id: string, part: number, max: number): Promise<boolean> {
+  async reserveAttempt(id: string, part: number, max: number, staleMs: number): Promise<'reserved' | 'busy' | 'locked'> {
     await this.db.insertInto('unlocks')
-      .values({ message_id: id, part_index: part, failures: 0, status: 'held', batch: null, manifest: null, updated_at: now() })
+      .values({ message_id: id, part_index: part, failures: 0, status: 'held', batch: null, manifest: null, updated_at: now(), in_flight: 0 })
       .onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing())
       .execute();
-    const res = await this.db.updateTable('unlocks').set((eb) => ({ failures: eb('failures', '+', 1), updated_at: now() }))
-      .where('message_id', '=', id).where('part_index', '=', part).where('failures', '<', max).executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+    await this.db.updateTable('unlocks').set({ in_flight: 0 })
+      .where('message_id', '=', id).where('part_index', '=', part).where('in_flight', '>', 0)
+      .where('updated_at', '<', new Date(Date.now() - staleMs).toISOString()).execute();
+    const res = await this.db.updateTable('unlocks').set((eb) => ({ in_flight: eb('in_flight', '+', 1), updated_at: now() }))
+      .where('message_id', '=', id).where('part_index', '=', part)
+      .where((eb) => eb(eb('failures', '+', eb.ref('in_flight')), '<', max)).executeTakeFirst();
+    if (Number(res.numUpdatedRows) > 0) return 'reserved';
+    const r = await this.db.selectFrom('unlocks').select(['in_flight']).where('message_id', '=', id).where('part_index', '=', part).executeTakeFirst();
+    return r && r.in_flight > 0 ? 'busy' : 'locked';
   }
 
-  async refund(id: string, part: number): Promise<void> {
-    await this.db.updateTable('unlocks').set((eb) => ({ failures: eb('failures', '-', 1), updated_at: now() }))
-      .where('message_id', '=', id).where('part_index', '=', part).where('failures', '>', 0).execute();
+  /** The reserved attempt was a wrong password: it stays counted. */
+  async countWrong(id: string, part: number): Promise<void> {
+    await this.db.updateTable('unlocks').set((eb) => ({ failures: eb('failures', '+', 1), in_flight: eb('in_flight', '-', 1), updated_at: now() }))
+      .where('message_id', '=', id).where('part_index', '=', part).where('in_flight', '>', 0).execute();
+  }
+
+  /** The reserved attempt was right or inconclusive: it is given back, nothing counted. */
+  async release(id: string, part: number): Promise<void> {
+    await this.db.updateTable('unlocks').set((eb) => ({ in_flight: eb('in_flight', '-', 1), updated_at: now() }))
+      .where('message_id', '=', id).where('part_index', '=', part).where('in_flight', '>', 0).execute();
   }
 
   async markUnlocked(id: string, part: number, batch: number | null, manifest: PartManifest): Promise<void> {
     await this.db.insertInto('unlocks')
-      .values({ message_id: id, part_index: part, failures: 0, status: 'unlocked', batch, manifest: JSON.stringify(manifest), updated_at: now() })
+      .values({ message_id: id, part_index: part, failures: 0, status: 'unlocked', batch, manifest: JSON.stringify(manifest), updated_at: now(), in_flight: 0 })
       .onConflict((oc) => oc.columns(['message_id', 'part_index']).doUpdateSet({ status: 'unlocked', batch, manifest: JSON.stringify(manifest), updated_at: now() }))
       .execute();
   }

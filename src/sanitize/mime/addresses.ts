@@ -1,5 +1,6 @@
 /** Address lists from hostile headers: groups, comments, RFC 2047 names (also inside quotes), raw 8-bit. */
 import { decodeWords, stripControls } from './headers.js';
+import { hasInvisible, headerText } from './names.js';
 
 export interface MailAddress {
   name: string;
@@ -58,7 +59,7 @@ function cleanName(bin: string, rawCharset?: string): string {
   let t = bin.trim();
   if (t.startsWith('"') && t.endsWith('"') && t.length >= 2) t = t.slice(1, -1).replace(/\\(.)/g, '$1');
   else t = t.replace(/"/g, '');
-  return stripControls(decodeWords(t, rawCharset)).replace(/\s{2,}/g, ' ').trim();
+  return headerText(stripControls(decodeWords(t, rawCharset))).replace(/\s{2,}/g, ' ').trim();
 }
 
 function cleanAddress(s: string): string {
@@ -90,7 +91,7 @@ export function parseAddressList(bin: string | undefined, rawCharset?: string): 
     }
     // an address with 8-bit bytes is kept only if it decodes (SMTPUTF8 mail)
     if (/[\u0080-\u00ff]/.test(address)) address = decodeWords(address);
-    if (ADDRESS.test(address)) result.push({ name, address });
+    if (ADDRESS.test(address) && !hasInvisible(address)) result.push({ name, address });
   }
   return result;
 }

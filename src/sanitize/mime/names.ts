@@ -24,9 +24,25 @@ const EXTENSIONS: Record<string, string> = {
 
 const MAX_NAME = 200;
 
+// Line and paragraph separators (U+2028, U+2029, NEL, VT, FF) break lines in some clients and log viewers; format
+// characters (bidi overrides and isolates, LRM/RLM/ALM, zero-width, interlinear) hide or reorder text,
+// e.g. a name that shows as "exe.txt"; lone surrogates have no encoding. None belongs in a header or name.
+const SEPARATORS = /[\p{Zl}\p{Zp}\u0085\v\f]/gu;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}]/gu;
+
+/** Text for a header or a file name: separators become spaces, control and format characters go. */
+export function headerText(s: string): string {
+  return s.replace(/[\t\r\n]/g, ' ').replace(SEPARATORS, ' ').replace(INVISIBLE, '');
+}
+
+/** True when `s` holds a character `headerText` would change (an address must not: it is dropped). */
+export function hasInvisible(s: string): boolean {
+  return /[\p{Zl}\p{Zp}\p{Cc}\p{Cf}\p{Cs}]/u.test(s);
+}
+
 /** Clean a decoded file name; '' when nothing usable is left. */
 export function cleanFileName(name: string): string {
-  let n = stripControls(name).replace(/\\/g, '/');
+  let n = headerText(stripControls(name)).replace(/\\/g, '/');
   n = n.slice(n.lastIndexOf('/') + 1);
   // characters Windows refuses in names, and leading dots/spaces that hide or confuse
   n = n.replace(/[:*?"<>|]/g, '_').replace(/^[\s.]+/, '').replace(/[\s.]+$/, '').trim();

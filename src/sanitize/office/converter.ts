@@ -7,7 +7,7 @@ import { PACKAGE_ROOT } from '../../paths.js';
 import { createMemoryCgroup, type MemoryCgroup } from '../render/cgroup.js';
 import { treeRssBytes } from '../render/memwatch.js';
 import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
-import { saveTemplate, writeProfile } from './profile.js';
+import { profileTainted, saveTemplate, writeProfile } from './profile.js';
 
 /** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */
 export type ConvertOutcome = 'ok' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
@@ -149,6 +149,11 @@ export class Converter {
     const r = untrustedReply as { ok?: unknown; code?: unknown };
     if (r.ok === true) return 'ok';
     return r.code === 'EXPORT_FAILED' ? 'EXPORT_FAILED' : 'LOAD_FAILED';
+  }
+
+  /** The profile kept state of a document (see `profileTainted`): the converter must not take another one. */
+  tainted(): boolean {
+    return profileTainted(this.profileDir);
   }
 
   /** Empty the job directory between documents (nothing of one document is visible to the next). */

@@ -103,7 +103,9 @@ export class OfficePool {
         this.log.warn({ err: (err as Error).message }, 'office converter unavailable');
         outcome = 'DIED';
       }
-      const recycle = outcome !== 'ok' || !conv || conv.docs >= (this.opts.maxDocs ?? 50);
+      // A converter is shared by documents of unrelated senders: one whose profile kept anything of this
+      // document is replaced before the next (docs/office-archives.md, "One document cannot change another").
+      const recycle = outcome !== 'ok' || !conv || conv.docs >= (this.opts.maxDocs ?? 50) || conv.tainted();
       this.release(slot, recycle);
       if (outcome === 'ok') {
         if (pdf === undefined) return { ok: false, reason: 'CONVERTER_FAILED' };

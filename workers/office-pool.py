@@ -8,12 +8,19 @@ Line protocol, one JSON object per line:
           {"ok": true} | {"ok": false, "code": "LOAD_FAILED" | "EXPORT_FAILED"}
 stdout is the data channel: diagnostics (ours and soffice's) go to stderr only.
 Passwords never come here: encrypted documents are decrypted in a separate child before conversion.
+
+Before LibreOffice sees a ZIP package (ODF, OOXML) or a flat ODF file, it is rewritten here so that nothing in it
+points outside itself (links_removed): see docs/office-archives.md, "No macros, no links".
 """
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import xml.parsers.expat
+import zipfile
 
 import uno
 import unohelper
@@ -83,7 +90,194 @@ def export_filter(doc):
     return "writer_pdf_Export"
 
 
+class Refused(Exception):
+    """The document cannot be made link-free here; LibreOffice does not get it (LOAD_FAILED)."""
+
+
+# Attributes whose value LibreOffice loads as a URL (pictures, fills, bullets, fonts, linked sections, templates,
+# OLE objects): any namespace, matched by local name. ODF uses xlink:href and form:image-data; OOXML puts its
+# links in relationships, plus src/href attributes in VML.
+LINK_ATTRS = (b"href", b"image-data", b"src")
+ODF_HYPERLINKS = {
+    "urn:oasis:names:tc:opendocument:xmlns:text:1.0 a",
+    "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0 a",
+}
+RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+HYPERLINK_REL = "/relationships/hyperlink"
+XML_DECL = re.compile(rb'^(<\?xml[^>]*?encoding\s*=\s*)("[^"]*"|\'[^\']*\')')
+ATTR = re.compile(rb'([^\s=<>/"\']+)\s*=\s*("[^"]*"|\'[^\']*\')')
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def package_names(names):
+    """Entry names and every folder above them ("Object 1" for "Object 1/content.xml")."""
+    out = set()
+    for n in names:
+        parts = n.rstrip("/").split("/")
+        out.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return out
+
+
+def odf_internal(value, names):
+    """An ODF href that names an entry (or folder, "./Object 1") of this package; anything else is outside."""
+    v = value.strip()
+    while v.startswith("./"):
+        v = v[2:]
+    if not v or SCHEME.match(v) or v.startswith("/") or "\\" in v or "%" in v:
+        return False
+    if any(seg in ("", ".", "..") for seg in v.rstrip("/").split("/")):
+        return False
+    return v.rstrip("/") in names
+
+
+def ooxml_internal(value, names):
+    """OOXML src/href in VML: a package-relative path; a scheme, an absolute or an upward path is outside."""
+    v = value.strip()
+    return not (SCHEME.match(v) or v.startswith(("/", "\\")) or "\\" in v or ".." in v or "%" in v)
+
+
+def as_utf8(data):
+    """The part as UTF-8 bytes (UTF-16 parts are re-encoded), or Refused for encodings we do not read here."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16").encode("utf-8")
+        return XML_DECL.sub(rb'\1"UTF-8"', text, count=1)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data[:4]:
+        raise Refused("UTF-16/32 without a byte order mark")
+    head = data.lstrip()[:1]
+    if head != b"<":
+        raise Refused("not XML")
+    m = XML_DECL.match(data.lstrip())
+    if m and m.group(2)[1:-1].lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
+        raise Refused("XML encoding %r" % m.group(2))
+    return data
+
+
+def clean_xml(data, internal, names, ooxml):
+    """The part with every outside link emptied (attribute value ""), or Refused when it cannot be read.
+
+    The byte check below is sound because attribute names are literal bytes in UTF-8 (entities only occur in
+    values); a DTD is refused outright (ODF and OOXML have none), so no entity can hide or fetch anything.
+    """
+    data = as_utf8(data)
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise Refused("DTD")
+    if not any(a in data for a in LINK_ATTRS + (b"Target",)):
+        return data
+    flagged = []
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+
+    def start(name, attrs):
+        if name == RELS_NS + " Relationship":
+            target = attrs.get("Target", "")
+            external = attrs.get("TargetMode", "").lower() == "external"
+            if (external or SCHEME.match(target.strip())) and not attrs.get("Type", "").endswith(HYPERLINK_REL):
+                flagged.append((parser.CurrentByteIndex, (b"Target",)))
+            return
+        if not ooxml and name in ODF_HYPERLINKS:
+            return  # a hyperlink is never fetched; the PDF's link annotations are dropped by flattening
+        for key, value in attrs.items():
+            local = key.rsplit(" ", 1)[-1].encode()
+            if local in LINK_ATTRS and value.strip() and not internal(value, names):
+                flagged.append((parser.CurrentByteIndex, LINK_ATTRS))
+                return
+
+    def no_dtd(*_):
+        raise Refused("DTD")
+
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as e:
+        raise Refused("XML: %s" % e)
+    out = []
+    pos = 0
+    for at, locals_ in flagged:
+        end = tag_end(data, at)
+        tag = ATTR.sub(lambda m: blank(m, locals_, internal, names), data[at:end])
+        out += [data[pos:at], tag]
+        pos = end
+    out.append(data[pos:])
+    return b"".join(out)
+
+
+def tag_end(data, at):
+    """Index just past the start tag at `at` (expat has checked it is well formed: quotes balance)."""
+    i = at + 1
+    while True:
+        c = data[i:i + 1]
+        if c in (b'"', b"'"):
+            i = data.index(c, i + 1)
+        elif c == b">":
+            return i + 1
+        i += 1
+
+
+def blank(m, locals_, internal, names):
+    local = m.group(1).rsplit(b":", 1)[-1]
+    value = html.unescape(m.group(2)[1:-1].decode("utf-8"))
+    if local not in locals_ or (local != b"Target" and (not value.strip() or internal(value, names))):
+        return m.group(0)
+    return m.group(1) + b'=""'
+
+
+def links_removed(path):
+    """Path of a copy of the document with every outside link emptied (the input itself when not ZIP or XML).
+
+    A package is always rewritten, entry by entry, from what this script read: LibreOffice then opens exactly the
+    bytes that were checked, whatever tricks the original ZIP plays on readers (duplicate names, hidden data).
+    """
+    base, ext = os.path.splitext(path)
+    out = base + ".checked" + ext
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(OLE_MAGIC):
+        return path  # binary Office: see docs/office-archives.md, "Known gaps"
+    # A ZIP behind other bytes is refused, not passed on: a reader may still find it there.
+    if head.startswith(b"PK\x03\x04") or zipfile.is_zipfile(path):
+        if not head.startswith(b"PK\x03\x04"):
+            raise Refused("ZIP not at the start")
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            listed = [i.filename for i in infos]
+            if len(set(listed)) != len(listed):
+                raise Refused("duplicate entries")
+            names = package_names(listed)
+            ooxml = "[Content_Types].xml" in names
+            internal = ooxml_internal if ooxml else odf_internal
+            with zipfile.ZipFile(out, "w") as w:
+                for info in infos:
+                    try:
+                        data = z.read(info)
+                    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as e:
+                        raise Refused("entry: %s" % e)
+                    if info.filename.lower().endswith((".xml", ".rels")):
+                        data = clean_xml(data, internal, names, ooxml)
+                    stored = info.compress_type == zipfile.ZIP_STORED
+                    entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                    entry.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+                    w.writestr(entry, data, compresslevel=None if stored else 1)
+        return out
+    head = head.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
+    if not head.startswith(b"<"):
+        return path  # RTF: see docs/office-archives.md, "Known gaps"
+    with open(path, "rb") as f:
+        data = clean_xml(f.read(), odf_internal, set(), False)
+    with open(out, "wb") as f:
+        f.write(data)
+    return out
+
+
 def convert(desktop, req):
+    try:
+        source = links_removed(req["in"])
+    except (Refused, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, UnicodeError, ValueError, EOFError) as e:
+        print("refused before load: %s" % str(e)[:200], file=sys.stderr)
+        return {"ok": False, "code": "LOAD_FAILED"}
     load = (
         prop("Hidden", True),
         prop("ReadOnly", True),
@@ -93,7 +287,7 @@ def convert(desktop, req):
         prop("InteractionHandler", AbortEverything()),
     )
     try:
-        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(req["in"]), "_blank", 0, load)
+        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(source), "_blank", 0, load)
     except Exception as e:  # IOException / IllegalArgumentException: refused, broken or encrypted
         print("load failed: %s" % type(e).__name__, file=sys.stderr)
         doc = None

@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docxPackage, ODF_NS, odtPackage } from '../bench/office-docx.js';
+import { docxPackage, ODF_NS, odtPackage, zipPackage } from '../bench/office-docx.js';
 import { convertOffice, setOfficePool } from '../src/sanitize/office/index.js';
 import { OfficePool } from '../src/sanitize/office/pool.js';
 import { probeSandbox } from '../src/sanitize/render/sandbox.js';
-import { testContext } from './archive-fixtures.js';
+import { buildZip, testContext } from './archive-fixtures.js';
 
 const ODT = 'application/vnd.oasis.opendocument.text';
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
@@ -201,4 +201,66 @@ describe('linked images in documents are not loaded', () => {
       expect(await pool.pids()).toEqual(pids);
     });
   }
+
+  it('the link is found however it is written: character references, another prefix, a UTF-16 part', { timeout: 120_000 }, async () => {
+    const encoded = [...`file://${linked}`].map((c) => `&#x${c.charCodeAt(0).toString(16)};`).join('');
+    const page = ODF_CASES['page background (style:background-image)']!;
+    const variants: Record<string, Promise<Buffer>> = {
+      'character references': odtPackage(page(encoded)),
+      'xlink bound to another prefix': odtPackage({
+        ...page(`file://${linked}`),
+        styles: page(`file://${linked}`).styles!.replace('<office:automatic-styles>', '<office:automatic-styles xmlns:q="http://www.w3.org/1999/xlink">').replace(/xlink:/g, 'q:'),
+      }),
+    };
+    const seen: Record<string, number> = {};
+    for (const [label, doc] of Object.entries(variants)) seen[label] = await redPixels(await doc, ODT);
+    // styles.xml in UTF-16 with a byte order mark, as some producers write it.
+    const { styles, content } = page(`file://${linked}`);
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`<?xml version="1.0" encoding="UTF-16"?><office:document-styles ${ODF_NS}>${styles}</office:document-styles>`, 'utf16le')]);
+    const pkg = await zipPackage([
+      ['mimetype', 'application/vnd.oasis.opendocument.text'],
+      ['content.xml', `<?xml version="1.0" encoding="UTF-8"?><office:document-content ${ODF_NS}>${content}</office:document-content>`],
+      ['styles.xml', utf16],
+      [
+        'META-INF/manifest.xml',
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.3">' +
+          '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>' +
+          '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="styles.xml" manifest:media-type="text/xml"/></manifest:manifest>',
+      ],
+    ]);
+    seen['UTF-16 styles.xml'] = await redPixels(pkg, ODT);
+    expect(seen).toEqual({ 'character references': 0, 'xlink bound to another prefix': 0, 'UTF-16 styles.xml': 0 });
+  });
+
+  it('a package that cannot be checked is not handed to LibreOffice: held CONVERTER_FAILED', { timeout: 120_000 }, async () => {
+    const page = ODF_CASES['page background (style:background-image)']!;
+    const good = await odtPackage(page('Pictures/red.png'));
+    const { styles } = page(`file://${linked}`);
+    const cases: Record<string, Buffer> = {
+      // Two entries named styles.xml: readers disagree on which one counts.
+      'duplicate entry names': buildZip([
+        { name: 'mimetype', data: Buffer.from('application/vnd.oasis.opendocument.text') },
+        { name: 'styles.xml', data: Buffer.from(`<office:document-styles ${ODF_NS}>${styles}</office:document-styles>`) },
+        { name: 'content.xml', data: Buffer.from(`<office:document-content ${ODF_NS}><office:body><office:text><text:p>x</text:p></office:text></office:body></office:document-content>`) },
+        { name: 'styles.xml', data: Buffer.from(`<office:document-styles ${ODF_NS}/>`) },
+      ]),
+      // An entity declared in a DTD can carry or fetch a link that no attribute shows.
+      'a DTD': await zipPackage([
+        ['mimetype', 'application/vnd.oasis.opendocument.text'],
+        ['content.xml', `<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE x [<!ENTITY u "file://${linked}">]><office:document-content ${ODF_NS}><office:body><office:text><text:p>x</text:p></office:text></office:body></office:document-content>`],
+      ]),
+      // Bytes before the ZIP: a reader that scans for the central directory still finds the package.
+      'a ZIP behind other bytes': Buffer.concat([Buffer.from('MUKAIKA-PREFIX'.repeat(10)), good]),
+    };
+    const seen: Record<string, unknown> = {};
+    const pids = await pool.pids();
+    for (const [label, doc] of Object.entries(cases)) {
+      const r = await convertOffice({ name: 'doc', declaredType: '', bytes: doc, depth: 0 }, ODT, ctx);
+      seen[label] = { action: r.action, reason: r.reason };
+    }
+    const held = { action: 'held', reason: 'CONVERTER_FAILED' };
+    expect(seen).toEqual({ 'duplicate entry names': held, 'a DTD': held, 'a ZIP behind other bytes': held });
+    // soffice never saw them, so the converter is kept.
+    expect(await pool.pids()).toEqual(pids);
+  });
 });

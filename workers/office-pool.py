@@ -5,7 +5,8 @@ Starts one headless soffice on a private UNO pipe and converts documents to PDF 
 Line protocol, one JSON object per line:
   stdin:  {"in": "/job/in.docx", "out": "/job/out.pdf"}
   stdout: {"ready": true} once soffice answers, then per request
-          {"ok": true} | {"ok": false, "code": "LOAD_FAILED" | "EXPORT_FAILED"}
+          {"ok": true} | {"ok": false, "code": "REFUSED" | "LOAD_FAILED" | "EXPORT_FAILED"}
+          (REFUSED: this script would not hand the document to soffice, which never saw it)
 stdout is the data channel: diagnostics (ours and soffice's) go to stderr only.
 Passwords never come here: encrypted documents are decrypted in a separate child before conversion.
 
@@ -91,7 +92,7 @@ def export_filter(doc):
 
 
 class Refused(Exception):
-    """The document cannot be made link-free here; LibreOffice does not get it (LOAD_FAILED)."""
+    """The document cannot be made link-free here; LibreOffice does not get it (REFUSED)."""
 
 
 # Attributes whose value LibreOffice loads as a URL (pictures, fills, bullets, fonts, linked sections, templates,
@@ -277,7 +278,7 @@ def convert(desktop, req):
         source = links_removed(req["in"])
     except (Refused, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, UnicodeError, ValueError, EOFError) as e:
         print("refused before load: %s" % str(e)[:200], file=sys.stderr)
-        return {"ok": False, "code": "LOAD_FAILED"}
+        return {"ok": False, "code": "REFUSED"}
     load = (
         prop("Hidden", True),
         prop("ReadOnly", True),

@@ -10,7 +10,8 @@ import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
 import { profileTainted, saveTemplate, writeProfile } from './profile.js';
 
 /** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */
-export type ConvertOutcome = 'ok' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
+/** REFUSED: the script would not hand the document to soffice (workers/office-pool.py, links_removed). */
+export type ConvertOutcome = 'ok' | 'REFUSED' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
 
 export interface ConverterOptions {
   /** Host directory owned by this converter: `profile/` and `job/` are bound into the sandbox. */
@@ -148,6 +149,7 @@ export class Converter {
     }
     const r = untrustedReply as { ok?: unknown; code?: unknown };
     if (r.ok === true) return 'ok';
+    if (r.code === 'REFUSED') return 'REFUSED';
     return r.code === 'EXPORT_FAILED' ? 'EXPORT_FAILED' : 'LOAD_FAILED';
   }
 

@@ -19,6 +19,7 @@ import { buildZip, testContext } from './archive-fixtures.js';
 
 const ODT = 'application/vnd.oasis.opendocument.text';
 const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+const RTF = 'application/rtf';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-office-links-'));
 const base = path.join(tmp, 'pool');
 const pool = new OfficePool({ memoryMb: 1024, maxDocs: 1000, baseDir: base });
@@ -262,5 +263,17 @@ describe('linked images in documents are not loaded', () => {
     expect(seen).toEqual({ 'duplicate entry names': held, 'a DTD': held, 'a ZIP behind other bytes': held });
     // soffice never saw them, so the converter is kept.
     expect(await pool.pids()).toEqual(pids);
+  });
+
+  it('RTF: an INCLUDEPICTURE field does not load its picture; written indirectly, the document is held', { timeout: 120_000 }, async () => {
+    const field = (inst: string): Buffer => Buffer.from(`{\\rtf1\\ansi Please include picture IDs.\\par{\\field{\\*\\fldinst ${inst}}{\\fldrslt cached}}\\par}`, 'latin1');
+    expect(await redPixels(field(`INCLUDEPICTURE "file://${linked}" \\\\d`), RTF)).toBe(0);
+    expect(await redPixels(field(`includePicture "${linked}"`), RTF)).toBe(0);
+    const seen: Record<string, unknown> = {};
+    for (const inst of [`\\'49NCLUDEPICTURE "${linked}"`, `{\\u73?NCLUDE}{PICTURE} "${linked}"`, `{\\uc2\\u73 XYNCLUDEPICTURE} "${linked}"`]) {
+      const r = await convertOffice({ name: 'doc', declaredType: '', bytes: field(inst), depth: 0 }, RTF, ctx);
+      seen[inst] = { action: r.action, reason: r.reason };
+    }
+    expect(Object.values(seen)).toEqual(Array(3).fill({ action: 'held', reason: 'CONVERTER_FAILED' }));
   });
 });

@@ -263,14 +263,84 @@ def links_removed(path):
                     entry.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                     w.writestr(entry, data, compresslevel=None if stored else 1)
         return out
+    if head.lstrip().startswith(b"{\\rtf"):
+        return rtf_fields_removed(path, out)
     head = head.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
     if not head.startswith(b"<"):
-        return path  # RTF: see docs/office-archives.md, "Known gaps"
+        return path
     with open(path, "rb") as f:
         data = clean_xml(f.read(), odf_internal, set(), False)
     with open(out, "wb") as f:
         f.write(data)
     return out
+
+
+INCLUDEPICTURE = re.compile(rb"includepicture", re.I)
+
+
+def rtf_fields_removed(path, out):
+    """RTF: an INCLUDEPICTURE field makes LibreOffice load the picture it names. Its name is spoiled where it is
+    written plainly (the field then shows its stored result); written any other way (escapes, split across
+    groups), the document is refused."""
+    with open(path, "rb") as f:
+        data = f.read()
+    data = INCLUDEPICTURE.sub(b"MUKAIKA-NO-LINK", data)
+    if b"includepicture" in rtf_letters(data):
+        raise Refused("RTF INCLUDEPICTURE written indirectly")
+    with open(out, "wb") as f:
+        f.write(data)
+    return out
+
+
+RTF_TOKEN = re.compile(rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\(.)|([{}])|([^\\{}]+)", re.S)
+
+
+def rtf_letters(data):
+    """The letters of an RTF file's field instructions (\\fldinst groups) as a reader sees them: escapes decoded,
+    \\u fallbacks skipped per \\uc, control words and group marks dropped, lower case."""
+    out = []
+    uc = [1]
+    inst = [False]
+    skip = 0
+    pos = 0
+    while pos < len(data):
+        m = RTF_TOKEN.match(data, pos)
+        if not m:
+            break
+        pos = m.end()
+        word, param, hexbyte, symbol, group, text = m.groups()
+        if group:
+            if group == b"{":
+                uc.append(uc[-1])
+                inst.append(inst[-1])
+            elif len(uc) > 1:
+                uc.pop()
+                inst.pop()
+            skip = 0
+            continue
+        if word == b"fldinst":
+            inst[-1] = True
+            continue
+        if word == b"bin" and param:
+            pos += max(0, int(param))
+            continue
+        if word == b"uc" and param:
+            uc[-1] = max(0, int(param))
+            continue
+        if word == b"u" and param:
+            if inst[-1]:
+                out.append(chr(int(param) % 65536).encode("utf-8", "ignore"))
+            skip = uc[-1]
+            continue
+        if word or symbol:
+            continue
+        chunk = bytes([int(hexbyte, 16)]) if hexbyte else text
+        if skip:
+            drop = min(skip, len(chunk))
+            chunk, skip = chunk[drop:], skip - drop
+        if inst[-1]:
+            out.append(chunk)
+    return re.sub(rb"[^a-z]", b"", b"".join(out).lower())
 
 
 def convert(desktop, req):

@@ -250,6 +250,8 @@ describe('linked images in documents are not loaded', () => {
         ['mimetype', 'application/vnd.oasis.opendocument.text'],
         ['content.xml', `<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE x [<!ENTITY u "file://${linked}">]><office:document-content ${ODF_NS}><office:body><office:text><text:p>x</text:p></office:text></office:body></office:document-content>`],
       ]),
+      // xml:base would make an href that names a package entry resolve outside the package.
+      'xml:base': await odtPackage({ ...page('Pictures/red.png'), styles: page('Pictures/red.png').styles!.replace('<office:automatic-styles>', `<office:automatic-styles xml:base="file://${path.dirname(linked)}/">`), files: [['Pictures/red.png', RED, 'image/png']] }),
       // Bytes before the ZIP: a reader that scans for the central directory still finds the package.
       'a ZIP behind other bytes': Buffer.concat([Buffer.from('MUKAIKA-PREFIX'.repeat(10)), good]),
     };
@@ -260,7 +262,7 @@ describe('linked images in documents are not loaded', () => {
       seen[label] = { action: r.action, reason: r.reason };
     }
     const held = { action: 'held', reason: 'CONVERTER_FAILED' };
-    expect(seen).toEqual({ 'duplicate entry names': held, 'a DTD': held, 'a ZIP behind other bytes': held });
+    expect(seen).toEqual({ 'duplicate entry names': held, 'a DTD': held, 'xml:base': held, 'a ZIP behind other bytes': held });
     // soffice never saw them, so the converter is kept.
     expect(await pool.pids()).toEqual(pids);
   });

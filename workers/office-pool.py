@@ -104,6 +104,8 @@ ODF_HYPERLINKS = {
     "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0 a",
 }
 RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+# xml:base would move where an in-package-looking href resolves; ODF and OOXML never use it.
+XML_BASE = "http://www.w3.org/XML/1998/namespace base"
 HYPERLINK_REL = "/relationships/hyperlink"
 XML_DECL = re.compile(rb'^(<\?xml[^>]*?encoding\s*=\s*)("[^"]*"|\'[^\']*\')')
 ATTR = re.compile(rb'([^\s=<>/"\']+)\s*=\s*("[^"]*"|\'[^\']*\')')
@@ -165,12 +167,14 @@ def clean_xml(data, internal, names, ooxml):
     data = as_utf8(data)
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise Refused("DTD")
-    if not any(a in data for a in LINK_ATTRS + (b"Target",)):
+    if not any(a in data for a in LINK_ATTRS + (b"Target", b"base")):
         return data
     flagged = []
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
 
     def start(name, attrs):
+        if XML_BASE in attrs:
+            raise Refused("xml:base")
         if name == RELS_NS + " Relationship":
             target = attrs.get("Target", "")
             external = attrs.get("TargetMode", "").lower() == "external"

@@ -10,7 +10,7 @@ import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
 import { profileTainted, saveTemplate, writeProfile } from './profile.js';
 
 /** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */
-/** REFUSED: the script would not hand the document to soffice (workers/office-pool.py, links_removed). */
+/** REFUSED: the script would not hand the document to soffice (workers/office_links.py, links_removed). */
 export type ConvertOutcome = 'ok' | 'REFUSED' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
 
 export interface ConverterOptions {
@@ -85,7 +85,9 @@ export class Converter {
     const memoryBytes = this.opts.memoryMb * 1024 * 1024;
     this.cgroup = createMemoryCgroup(memoryBytes);
     const full = this.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', this.cgroup.procsFile, ...argv] : argv;
-    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/tmp', TMPDIR: '/tmp' };
+    // No bytecode cache: the script imports workers/office_links.py, and a converter must not write into the
+    // package's code (where a later converter would load what it left).
+    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/tmp', TMPDIR: '/tmp', PYTHONDONTWRITEBYTECODE: '1' };
     const child = spawn(full[0]!, full.slice(1), { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.stdin!.on('error', () => {});

@@ -93,7 +93,7 @@ def export_filter(doc):
 def convert(desktop, req):
     try:
         source = links_removed(req["in"])
-    except (Refused, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, UnicodeError, ValueError, EOFError) as e:
+    except (Refused, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, UnicodeError, ValueError, EOFError, RuntimeError) as e:
         print("refused before load: %s" % str(e)[:200], file=sys.stderr)
         return {"ok": False, "code": "REFUSED"}
     load = (

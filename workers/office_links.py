@@ -150,6 +150,19 @@ def blank(m, locals_, internal, names):
     return m.group(1) + b'=""'
 
 
+# An XML part is read whole (LibreOffice does the same); past this it is refused rather than exhaust the
+# converter's memory cap, where it would die and be retried for nothing.
+XML_PART_MAX = 256 * 1024 * 1024
+
+
+def read_capped(z, info):
+    with z.open(info) as f:
+        data = f.read(XML_PART_MAX + 1)
+    if len(data) > XML_PART_MAX:
+        raise Refused("XML part over %d bytes" % XML_PART_MAX)
+    return data
+
+
 def links_removed(path):
     """Path of a copy of the document with every outside link emptied (the input itself when not ZIP or XML).
 
@@ -176,16 +189,25 @@ def links_removed(path):
             internal = ooxml_internal if ooxml else odf_internal
             with zipfile.ZipFile(out, "w") as w:
                 for info in infos:
-                    try:
-                        data = z.read(info)
-                    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as e:
-                        raise Refused("entry: %s" % e)
-                    if info.filename.lower().endswith((".xml", ".rels")):
-                        data = clean_xml(data, internal, names, ooxml)
                     stored = info.compress_type == zipfile.ZIP_STORED
                     entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                     entry.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-                    w.writestr(entry, data, compresslevel=None if stored else 1)
+                    try:
+                        if info.filename.lower().endswith((".xml", ".rels")):
+                            data = read_capped(z, info)
+                            w.writestr(entry, clean_xml(data, internal, names, ooxml), compresslevel=None if stored else 1)
+                        else:
+                            # Pictures and other binary parts are copied in chunks: memory stays flat whatever
+                            # their size (RLIMIT_FSIZE bounds the copy on disk).
+                            entry.file_size = info.file_size
+                            with z.open(info) as src, w.open(entry, "w") as dst:
+                                while True:
+                                    chunk = src.read(1 << 20)
+                                    if not chunk:
+                                        break
+                                    dst.write(chunk)
+                    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError) as e:
+                        raise Refused("entry: %s" % e)
         return out
     if head.lstrip().startswith(b"{\\rtf"):
         return rtf_fields_removed(path, out)

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docxPackage, esc, odtPackage } from '../bench/office-docx.js';
 import { convertOffice, setOfficePool } from '../src/sanitize/office/index.js';
 import { OfficePool } from '../src/sanitize/office/pool.js';
+import { sanitizeMessage } from '../src/sanitize/pipeline.js';
 import { testContext } from './archive-fixtures.js';
 
 const ODT = 'application/vnd.oasis.opendocument.text';
@@ -77,8 +78,12 @@ let seq = 0;
 async function pixels(bytes: Buffer, mime: string): Promise<Buffer> {
   const r = await convertOffice({ name: 'doc', declaredType: '', bytes, depth: 0 }, mime, ctx);
   expect(r).toMatchObject({ action: 'converted', reason: 'OFFICE_CONVERTED' });
+  return firstPage(r.output!.bytes);
+}
+
+function firstPage(pdf: Buffer): Buffer {
   const base = path.join(tmp, `p${seq++}`);
-  writeFileSync(`${base}.pdf`, r.output!.bytes);
+  writeFileSync(`${base}.pdf`, pdf);
   execFileSync('pdftoppm', ['-r', '60', '-gray', '-f', '1', '-l', '1', '-singlefile', `${base}.pdf`, base]);
   return readFileSync(`${base}.pgm`);
 }
@@ -114,6 +119,35 @@ describe('one document cannot change how another renders', () => {
     }
     // Same soffice throughout: a recycled converter would make the comparison pass for the wrong reason.
     expect(await pool.pids()).toEqual(converter);
+  });
+
+  it('in one mail: the invoice after an attacker attachment looks as in a mail of its own', { timeout: 300_000 }, async () => {
+    const mail = (attachments: Array<[name: string, bytes: Buffer]>): Buffer =>
+      Buffer.from(
+        [
+          'From: sender@example.com', 'To: staff@example.lg.jp', 'Subject: invoice', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=b', '',
+          '--b', 'Content-Type: text/plain; charset=utf-8', '', 'see attached',
+          ...attachments.flatMap(([name, bytes]) => ['--b', `Content-Type: application/octet-stream; name=${name}`, 'Content-Transfer-Encoding: base64', '', bytes.toString('base64')]),
+          '--b--', '',
+        ].join('\r\n'),
+      );
+    const invoice = await odt(INVOICE, false);
+    // A converter no other test has used: the mail on its own must meet a clean soffice.
+    const fresh = new OfficePool({ memoryMb: 1024, maxDocs: 1000 });
+    setOfficePool(fresh);
+    try {
+      await fresh.warm();
+      const converter = await fresh.pids();
+      const alone = await sanitizeMessage('iso-alone', mail([['invoice.odt', invoice]]), ctx);
+      const after = await sanitizeMessage('iso-after', mail([['fonts.odt', await odt(['0123456789'], true)], ['fonts.docx', await docx(['0123456789'], true)], ['invoice.odt', invoice]]), ctx);
+      expect(alone.manifest.parts.map((p) => p.action)).toEqual(['converted']);
+      expect(after.manifest.parts.map((p) => p.action)).toEqual(['converted', 'converted', 'converted']);
+      expect(firstPage(after.outputs[2]!.bytes).equals(firstPage(alone.outputs[0]!.bytes))).toBe(true);
+      expect(await fresh.pids()).toEqual(converter);
+    } finally {
+      setOfficePool(pool);
+      await fresh.close();
+    }
   });
 
   it('LibreOffice does not use a document\'s embedded font at all (its PDF names only system fonts)', { timeout: 120_000 }, async () => {

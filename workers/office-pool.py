@@ -5,20 +5,27 @@ Starts one headless soffice on a private UNO pipe and converts documents to PDF 
 Line protocol, one JSON object per line:
   stdin:  {"in": "/job/in.docx", "out": "/job/out.pdf"}
   stdout: {"ready": true} once soffice answers, then per request
-          {"ok": true} | {"ok": false, "code": "LOAD_FAILED" | "EXPORT_FAILED"}
+          {"ok": true} | {"ok": false, "code": "REFUSED" | "LOAD_FAILED" | "EXPORT_FAILED"}
+          (REFUSED: this script would not hand the document to soffice, which never saw it)
 stdout is the data channel: diagnostics (ours and soffice's) go to stderr only.
 Passwords never come here: encrypted documents are decrypted in a separate child before conversion.
+
+Before LibreOffice sees a ZIP package (ODF, OOXML) or a flat ODF file, it is rewritten here so that nothing in it
+points outside itself (office_links.py): see docs/office-archives.md, "No link out of the document".
 """
 import json
 import os
 import subprocess
 import sys
 import time
+import zipfile
 
 import uno
 import unohelper
 from com.sun.star.beans import PropertyValue
 from com.sun.star.task import XInteractionHandler
+
+from office_links import Refused, links_removed
 
 PIPE = "mukaika_lo_%d" % os.getpid()
 PROFILE = sys.argv[1]
@@ -84,6 +91,11 @@ def export_filter(doc):
 
 
 def convert(desktop, req):
+    try:
+        source = links_removed(req["in"])
+    except (Refused, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, UnicodeError, ValueError, EOFError, RuntimeError) as e:
+        print("refused before load: %s" % str(e)[:200], file=sys.stderr)
+        return {"ok": False, "code": "REFUSED"}
     load = (
         prop("Hidden", True),
         prop("ReadOnly", True),
@@ -93,7 +105,7 @@ def convert(desktop, req):
         prop("InteractionHandler", AbortEverything()),
     )
     try:
-        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(req["in"]), "_blank", 0, load)
+        doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(source), "_blank", 0, load)
     except Exception as e:  # IOException / IllegalArgumentException: refused, broken or encrypted
         print("load failed: %s" % type(e).__name__, file=sys.stderr)
         doc = None

@@ -7,10 +7,11 @@ import { PACKAGE_ROOT } from '../../paths.js';
 import { createMemoryCgroup, type MemoryCgroup } from '../render/cgroup.js';
 import { treeRssBytes } from '../render/memwatch.js';
 import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
-import { saveTemplate, writeProfile } from './profile.js';
+import { profileTainted, saveTemplate, writeProfile } from './profile.js';
 
 /** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */
-export type ConvertOutcome = 'ok' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
+/** REFUSED: the script would not hand the document to soffice (workers/office_links.py, links_removed). */
+export type ConvertOutcome = 'ok' | 'REFUSED' | 'LOAD_FAILED' | 'EXPORT_FAILED' | 'TIMEOUT' | 'DIED';
 
 export interface ConverterOptions {
   /** Host directory owned by this converter: `profile/` and `job/` are bound into the sandbox. */
@@ -94,7 +95,9 @@ export class Converter {
     const memoryBytes = this.opts.memoryMb * 1024 * 1024;
     this.cgroup = createMemoryCgroup(memoryBytes);
     const full = this.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', this.cgroup.procsFile, ...argv] : argv;
-    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.inside.home, TMPDIR: this.inside.home };
+    // No bytecode cache: the script imports workers/office_links.py, and a converter must not write into the
+    // package's code (where a later converter would load what it left).
+    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.inside.home, TMPDIR: this.inside.home, PYTHONDONTWRITEBYTECODE: '1' };
     const child = spawn(full[0]!, full.slice(1), { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.stdin!.on('error', () => {});
@@ -158,7 +161,13 @@ export class Converter {
     }
     const r = untrustedReply as { ok?: unknown; code?: unknown };
     if (r.ok === true) return 'ok';
+    if (r.code === 'REFUSED') return 'REFUSED';
     return r.code === 'EXPORT_FAILED' ? 'EXPORT_FAILED' : 'LOAD_FAILED';
+  }
+
+  /** The profile kept state of a document (see `profileTainted`): the converter must not take another one. */
+  tainted(): boolean {
+    return profileTainted(this.profileDir);
   }
 
   /** Empty the job directory between documents (nothing of one document is visible to the next). */

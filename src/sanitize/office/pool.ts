@@ -103,7 +103,11 @@ export class OfficePool {
         this.log.warn({ err: (err as Error).message }, 'office converter unavailable');
         outcome = 'DIED';
       }
-      const recycle = outcome !== 'ok' || !conv || conv.docs >= (this.opts.maxDocs ?? 50);
+      // A converter is shared by documents of unrelated senders: one whose profile kept anything of this
+      // document is replaced before the next (docs/office-archives.md, "One document cannot change another").
+      // A refused document never reached soffice: nothing of it is in the converter to recycle for.
+      const clean = outcome === 'ok' || outcome === 'REFUSED';
+      const recycle = !clean || !conv || conv.docs >= (this.opts.maxDocs ?? 50) || conv.tainted();
       this.release(slot, recycle);
       if (outcome === 'ok') {
         if (pdf === undefined) return { ok: false, reason: 'CONVERTER_FAILED' };
@@ -113,7 +117,7 @@ export class OfficePool {
       this.log.warn({ outcome, attempt }, 'office conversion failed');
       if (outcome === 'TIMEOUT') return { ok: false, reason: 'RENDERER_TIMEOUT' };
       // LibreOffice refused the document: retrying the same bytes gives the same answer.
-      if (outcome === 'LOAD_FAILED' || outcome === 'EXPORT_FAILED') return { ok: false, reason: 'CONVERTER_FAILED', refused: true };
+      if (outcome === 'REFUSED' || outcome === 'LOAD_FAILED' || outcome === 'EXPORT_FAILED') return { ok: false, reason: 'CONVERTER_FAILED', refused: true };
     }
     return { ok: false, reason: 'CONVERTER_FAILED' };
   }

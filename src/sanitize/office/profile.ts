@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -49,6 +49,37 @@ export function writeProfile(dir: string, template?: string): void {
   if (template && existsSync(path.join(template, 'user'))) cpSync(template, dir, { recursive: true });
   mkdirSync(path.join(dir, 'user'), { recursive: true });
   writeFileSync(path.join(dir, 'user', 'registrymodifications.xcu'), xcu());
+  blockEmbeddedFonts(dir);
+}
+
+/**
+ * LibreOffice registers a document's embedded fonts (ODF `Fonts/`, OOXML `word/fonts/`) process-wide and keeps
+ * them until exit, so a font named like a system font (ＭＳ 明朝) would draw every later document of the same
+ * converter (docs/office-archives.md, "One document cannot change another"). It only ever registers them from
+ * a copy it first writes under `user/temp/embeddedfonts/`; a regular file in that place makes the copy fail
+ * (ENOTDIR, for root too), and LibreOffice then skips the font and falls back to the system's.
+ */
+function blockEmbeddedFonts(dir: string): void {
+  const temp = path.join(dir, 'user', 'temp');
+  rmSync(path.join(temp, 'embeddedfonts'), { recursive: true, force: true });
+  mkdirSync(temp, { recursive: true });
+  writeFileSync(path.join(temp, 'embeddedfonts'), '', { flag: 'wx' });
+}
+
+/**
+ * True when `user/temp` holds anything but the empty placeholder file: LibreOffice kept something of a document
+ * (a font by another route, a later version's cache), and the pool then recycles the converter rather than let
+ * the next document meet it. Reads the sandbox-written tree with lstat only (no link is followed).
+ */
+export function profileTainted(dir: string): boolean {
+  const temp = path.join(dir, 'user', 'temp');
+  try {
+    const names = readdirSync(temp);
+    const st = lstatSync(path.join(temp, 'embeddedfonts'));
+    return names.length !== 1 || !st.isFile() || st.size !== 0;
+  } catch {
+    return true;
+  }
 }
 
 /** Keep an initialised profile as the template for later converters (taken before any document is opened). */

@@ -6,7 +6,7 @@ import { composeMail } from './compose.js';
 import { sha256 } from './hash.js';
 import { parseMail } from './mime/parse.js';
 import { renderNotice, type NoticeItem } from './notice.js';
-import { sanitizePart } from './parts.js';
+import { sanitizePart, withBudget } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 
 /** A sanitized output with its content address, ready for the sanitized store. */
@@ -66,7 +66,9 @@ export function noticeItems(parts: PartManifest[], url: (i: number) => string): 
 }
 
 /** Raw mail → sanitized mail + manifest. Never throws for bad input: every part gets a verdict. */
-export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeContext, opts: { password?: string } = {}): Promise<MessageResult> {
+export async function sanitizeMessage(id: string, raw: Buffer, outer: SanitizeContext, opts: { password?: string } = {}): Promise<MessageResult> {
+  // One work budget for the whole mail: parsing, every part, every archive entry (work-budget.ts).
+  const ctx = withBudget(outer);
   const { config } = ctx;
   const s = config.sanitize;
   const parsed = parseMail(raw, { maxDepth: s.maxMimeDepth, maxParts: s.maxMimeParts, maxBodyChars: s.maxBodyChars, links: s.links });
@@ -106,8 +108,9 @@ export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeCont
 export async function sanitizeFile(
   id: string,
   file: { name: string; declaredType: string; bytes: Buffer; password?: string },
-  ctx: SanitizeContext,
+  outer: SanitizeContext,
 ): Promise<FileResult> {
+  const ctx = withBudget(outer);
   const input: PartInput = { name: path.basename(file.name), declaredType: file.declaredType, bytes: file.bytes, depth: 0 };
   if (file.password !== undefined) input.password = file.password;
   const { part, output } = partManifest(input, await sanitizeOne(input, ctx));

@@ -7,7 +7,13 @@ import { sanitizePart } from '../src/sanitize/parts.js';
 import { stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { ARCHIVE_SLOTS, Slots } from '../src/sanitize/slots.js';
 import { WorkBudget, budgetTimeout } from '../src/sanitize/work-budget.js';
+import { simpleParser } from 'mailparser';
+import { Redis } from 'ioredis';
+import { CrashGuard, RunGate } from '../src/jobs/crash-guard.js';
+import { startDeliverWorker, startSanitizeWorker } from '../src/jobs/workers.js';
 import { buildZip } from './archive-fixtures.js';
+import { openFlow, REDIS_URL, waitFor } from './helpers/harness.js';
+import { queueOverSmtp } from './helpers/smtp-client.js';
 import { minimalPdf } from './helpers/pdf-fixtures.js';
 
 const ctxWith = (limits: Record<string, number>) => ({ config: loadConfig({ env: {}, overrides: { sanitize: { limits } } }), log: silentLogger });
@@ -71,14 +77,15 @@ describe('WorkBudget: a clock of the mail\'s own work', () => {
 });
 
 describe('a mail whose parts outrun its budget: finished parts delivered, the rest held WORK_BUDGET', () => {
-  it('a ZIP of 200 PDFs with a 2 s budget, between two text files', async () => {
+  it('a ZIP of 200 PDFs with an 8 s budget, between two text files', async () => {
     const zip = buildZip(Array.from({ length: 200 }, (_, i) => ({ name: `p${i}.pdf`, data: minimalPdf(`page ${i}`), deflate: true })));
     const raw = mail([
       { name: 'before.txt', type: 'text/plain', bytes: Buffer.from('先に処理されるファイル') },
       { name: 'pdfs.zip', type: 'application/zip', bytes: zip },
       { name: 'after.txt', type: 'text/plain', bytes: Buffer.from('予算切れで保留されるファイル') },
     ]);
-    const res = await sanitizeMessage('budget-zip', raw, ctxWith({ mailWallSeconds: 2 }));
+    const res = await sanitizeMessage('budget-zip', raw, ctxWith({ mailWallSeconds: 8 }));
+    console.log(JSON.stringify(res.manifest.parts.map((p) => [p.action, p.reason, p.entries?.filter((e) => e.action !== 'held').length])));
     const [before, archive, after] = res.manifest.parts;
     expect(res.manifest.verdict).toBe('held');
     expect(before).toMatchObject({ name: 'before.txt', action: 'text', reason: 'TEXT_DECODED' });
@@ -123,4 +130,78 @@ describe('a mail whose parts outrun its budget: finished parts delivered, the re
     expect(r).toMatchObject({ action: 'converted', reason: 'ARCHIVE_REPACKED' });
     expect(r.entries).toMatchObject([{ name: 'memo.txt', action: 'text', reason: 'TEXT_DECODED' }]);
   }, 60_000);
+});
+
+describe('crash accounting: suspects run alone, the poison is held after queue.sanitizeMaxCrashes', () => {
+  it('RunGate: a suspect waits for the running jobs, and new ordinary jobs wait for the suspect', async () => {
+    const gate = new RunGate();
+    const order: string[] = [];
+    const leaveA = await gate.enter(false);
+    const suspect = gate.enter(true).then((leave) => (order.push('suspect in'), leave));
+    const late = gate.enter(false).then((leave) => (order.push('late in'), leave));
+    await sleep(50);
+    expect(order).toEqual([]);
+    leaveA();
+    const leaveS = await suspect;
+    await sleep(50);
+    expect(order).toEqual(['suspect in']);
+    leaveS();
+    (await late)();
+    expect(order).toEqual(['suspect in', 'late in']);
+  });
+
+  it('CrashGuard counts a job only while it runs, and deletes the count however it ends', async () => {
+    const redis = new Redis(REDIS_URL);
+    const prefix = `mktguard${Date.now()}`;
+    try {
+      const guard = new CrashGuard(redis, prefix, 3);
+      let during = -1;
+      await guard.run('m1', false, async () => { during = await guard.crashes('m1'); });
+      expect(during).toBe(1);
+      expect(await guard.crashes('m1')).toBe(0);
+      await expect(guard.run('m2', true, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+      expect(await guard.crashes('m2')).toBe(0);
+      // What a death mid-job leaves behind, and what a deliberate shutdown clears.
+      const running = guard.run('m3', false, () => sleep(200));
+      await sleep(50);
+      expect(await redis.get(`${prefix}:sanitize:crashes:m3`)).toBe('1');
+      await guard.forgetRunning();
+      expect(await redis.get(`${prefix}:sanitize:crashes:m3`)).toBe(null);
+      await running;
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a job found at its worker\'s death sanitizeMaxCrashes times is not run again: notice-only, WORKER_CRASHED', async () => {
+    const flow = await openFlow({ workers: false });
+    const { h, sink, smtp, workers } = flow;
+    const redis = new Redis(REDIS_URL);
+    try {
+      const poison = await queueOverSmtp(smtp.port, 'a@example.com', ['staff@example.lg.jp'], 'From: a@example.com\r\nSubject: poison\r\n\r\nbody\r\n');
+      const suspect = await queueOverSmtp(smtp.port, 'a@example.com', ['staff@example.lg.jp'], 'From: a@example.com\r\nSubject: suspect\r\n\r\nan ordinary body\r\n');
+      // As the worker processes that died running them left the counts.
+      await redis.set(`${h.prefix}:sanitize:crashes:${poison}`, String(h.config.queue.sanitizeMaxCrashes));
+      await redis.set(`${h.prefix}:sanitize:crashes:${suspect}`, String(h.config.queue.sanitizeMaxCrashes - 1));
+      workers.push(startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx));
+      const held = await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${poison}`)));
+      const parsed = await simpleParser(held.raw);
+      expect(parsed.headers.get('x-mukaika-verdict')).toBe('held');
+      expect(parsed.text).toContain('処理中に無害化プロセスが繰り返し停止したため原本を保留しました');
+      expect(parsed.text).toContain('このメールは無害化できなかったため、原本を保留しています。');
+      const normal = await waitFor(() => sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${suspect}`)));
+      const p2 = await simpleParser(normal.raw);
+      expect(p2.headers.get('x-mukaika-verdict')).toBe('sanitized');
+      expect(p2.text).toContain('an ordinary body');
+      expect(await redis.exists(`${h.prefix}:sanitize:crashes:${poison}`, `${h.prefix}:sanitize:crashes:${suspect}`)).toBe(0);
+      expect((await h.ctx.records.getMessage(poison))?.verdict).toBe('held');
+    } finally {
+      redis.disconnect();
+      await flow.close();
+    }
+  }, 60_000);
+
+  it('default: three crashes', () => {
+    expect(ctxWith({}).config.queue.sanitizeMaxCrashes).toBe(3);
+  });
 });

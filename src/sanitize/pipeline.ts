@@ -118,11 +118,15 @@ export async function sanitizeFile(
   return { manifest: { id, kind: 'file', verdict, parts: [part] }, outputs: output ? [output] : [] };
 }
 
+/** Why a whole message was held: its sanitizing kept failing, or its worker kept dying while running it. */
+export type NoticeReason = 'INTERNAL_ERROR' | 'WORKER_CRASHED';
+
 /**
  * When a message cannot be sanitized at all (the sanitizer kept failing), staff still get told: a notice-only
  * mail with the original held. Nothing of the original's content is in it beyond the decoded headers.
  */
-export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeContext): Promise<MessageResult> {
+
+export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeContext, reason: NoticeReason = 'INTERNAL_ERROR'): Promise<MessageResult> {
   const s = ctx.config.sanitize;
   let headers;
   try {
@@ -131,7 +135,7 @@ export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeCo
     headers = { from: [], to: [], cc: [], replyTo: [], subject: '' };
   }
   const base = ctx.config.web.publicUrl.replace(/\/$/, '');
-  const items: NoticeItem[] = [{ name: '(メール全体)', action: 'held', reason: 'INTERNAL_ERROR', url: `${base}/messages/${id}` }];
+  const items: NoticeItem[] = [{ name: '(メール全体)', action: 'held', reason, url: `${base}/messages/${id}` }];
   const text = `${renderNotice(s.noticeHeader, items)}このメールは無害化できなかったため、原本を保留しています。\n`;
   const mail = await composeMail({ id, hostname: ctx.config.hostname, headers, text, attachments: [], charset: s.outputCharset, verdict: 'held' });
   const manifest: Manifest = { id, kind: 'message', verdict: 'held', parts: [] };

@@ -88,3 +88,15 @@ describe('the de-nesting pre-pass is linear (issue #10: 3.9 MB took 91 s)', () =
     expect(flat.match(/<\/div>/g)!.length).toBe(120);
   });
 });
+
+describe('the converter DOM is bounded: tags past the cap are dropped, their text kept', () => {
+  it('tags past maxTags are dropped', () => {
+    expect(flattenDeepNesting('<p>a<p>b<p>c</p>', 120, 2)).toBe('<p>a<p>bc');
+  });
+
+  it('4 MB of `<p>x`: 200 000 tags become paragraphs, the text after them is kept as one', () => {
+    const text = htmlToPlainText('<p>x'.repeat(1_000_000), 'neutralise').text;
+    expect(text === Array(199_999).fill('x').join('\n\n') + '\n\n' + 'x'.repeat(800_001)).toBe(true);
+    expect(process.memoryUsage().rss).toBeLessThan(1024 * 1024 * 1024);
+  });
+});

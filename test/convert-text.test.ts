@@ -4,6 +4,8 @@ import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { neutraliseCell, neutraliseDelimited, parseDelimited } from '../src/sanitize/convert/text.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
+import { convertTextBounded } from '../src/sanitize/convert/text-thread.js';
+import { WorkBudget } from '../src/sanitize/work-budget.js';
 
 const config = loadConfig({ env: {}, overrides: {} });
 const ctx = { config, log: silentLogger };
@@ -125,5 +127,29 @@ describe('tables in bounded memory: cut at the row and column caps, and said so'
     const r = await sanitizePart({ name: 'big.html', declaredType: 'text/html', bytes: Buffer.from(html), depth: 0 }, ctx);
     expect(r).toMatchObject({ action: 'text', reason: 'TEXT_LIMIT', detectedType: 'text/html' });
     expect(r.output!.bytes.toString('utf8')).toBe('あ'.repeat(4_000_000 - 3));
+  });
+});
+
+describe('big text attachments are converted in a heap-limited thread', () => {
+  it('from 1 MB on: same output as in place', async () => {
+    const csv = Buffer.from('a,=b\r\n'.repeat(200_000));
+    const r = await convertTextBounded(csv, 'csv', ctx, 'big');
+    expect(r).toMatchObject({ action: 'text', reason: 'CSV_NEUTRALISED', output: { name: 'big.csv', type: 'text/csv; charset=utf-8' } });
+    expect(Buffer.isBuffer(r.output!.bytes)).toBe(true);
+    expect(r.output!.bytes.equals(Buffer.from(BOM + "a,'=b\r\n".repeat(200_000), 'utf8'))).toBe(true);
+  });
+
+  it('a heap exhaustion ends the thread, not the process: the part is held TOO_LARGE', async () => {
+    const html = Buffer.from('<p>x'.repeat(1_000_000));
+    const r = await convertTextBounded(html, 'html', ctx, 'heavy', undefined, 16);
+    expect(r).toEqual({ detectedType: 'text/html', action: 'held', reason: 'TOO_LARGE' });
+    // The same process goes on converting.
+    expect((await convertTextBounded(Buffer.from('ok'), 'text', ctx, 'after')).output!.bytes.toString()).toBe('ok');
+  });
+
+  it('a pass that outlives the mail\'s work budget is stopped and held WORK_BUDGET', async () => {
+    const r = await sanitizePart({ name: 'late.txt', declaredType: 'text/plain', bytes: Buffer.alloc(4 << 20, 'late text\n'), depth: 0 },
+      { ...ctx, budget: new WorkBudget(30) });
+    expect(r).toEqual({ detectedType: 'text/plain', action: 'held', reason: 'WORK_BUDGET' });
   });
 });

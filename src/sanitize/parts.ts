@@ -7,7 +7,7 @@ import { classify, type Classified, type Kind } from './classify.js';
 import { reencodeImage } from './convert/image.js';
 import { flattenPdf } from './convert/pdf.js';
 import { messageToText } from './convert/message.js';
-import { convertText } from './convert/text.js';
+import { convertTextBounded } from './convert/text-thread.js';
 import { convertOffice, unlockOffice } from './office/index.js';
 import type { PartInput, PartResult, SanitizeContext } from './types.js';
 
@@ -42,10 +42,10 @@ export const HANDLERS: Record<Kind, Handler> = {
   gzip: (input, d, ctx) => archive(input, d.mime, ctx),
   'encrypted-zip': (input, d, ctx) =>
     input.password === undefined ? Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }) : archive(input, d.mime, ctx),
-  text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, stem(input.name), charsetOf(input.declaredType)),
-  csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, stem(input.name), charsetOf(input.declaredType)),
-  tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, stem(input.name), charsetOf(input.declaredType)),
-  html: async (input, _d, ctx) => convertText(input.bytes, 'html', ctx, stem(input.name), charsetOf(input.declaredType)),
+  text: (input, _d, ctx) => convertTextBounded(input.bytes, 'text', ctx, stem(input.name), charsetOf(input.declaredType)),
+  csv: (input, _d, ctx) => convertTextBounded(input.bytes, 'csv', ctx, stem(input.name), charsetOf(input.declaredType)),
+  tsv: (input, _d, ctx) => convertTextBounded(input.bytes, 'tsv', ctx, stem(input.name), charsetOf(input.declaredType)),
+  html: (input, _d, ctx) => convertTextBounded(input.bytes, 'html', ctx, stem(input.name), charsetOf(input.declaredType)),
   message: async (input, _d, ctx) => messageToText(input.bytes, ctx, stem(input.name)),
   executable: fixed('removed', 'EXECUTABLE'),
   unknown: fixed('removed', 'UNKNOWN_TYPE'),

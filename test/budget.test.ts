@@ -6,6 +6,7 @@ import { sanitizeFile, sanitizeMessage } from '../src/sanitize/pipeline.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
 import { stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { ARCHIVE_SLOTS, Slots } from '../src/sanitize/slots.js';
+import type { SanitizeContext } from '../src/sanitize/types.js';
 import { WorkBudget, budgetTimeout } from '../src/sanitize/work-budget.js';
 import { simpleParser } from 'mailparser';
 import { Redis } from 'ioredis';
@@ -68,7 +69,8 @@ describe('WorkBudget: a clock of the mail\'s own work', () => {
     expect(budgetTimeout(ctx, 120_000)).toBe(1_000);
     t = 20_000;
     expect(budgetTimeout(ctx, 120_000)).toBe(1);
-    expect(budgetTimeout(ctxWith({}), 120_000)).toBe(120_000);
+    const plain: SanitizeContext = ctxWith({});
+    expect(budgetTimeout(plain, 120_000)).toBe(120_000);
   });
 
   it('default: 180 s per mail', () => {

@@ -6,7 +6,12 @@
  * its children's CPU cannot be told apart while they run; wall time of a mail's own work bounds it.
  */
 import type { Slots } from './slots.js';
-import type { SanitizeContext } from './types.js';
+
+/** What the helpers below need of a SanitizeContext (types.ts refers to this file, so not that type). */
+interface BudgetHolder {
+  budget?: WorkBudget;
+  signal?: AbortSignal;
+}
 
 export class WorkBudget {
   #spentMs = 0;
@@ -61,12 +66,12 @@ export class WorkBudget {
 }
 
 /** `slots.run(fn)`, with the wait not counted against the mail's budget when there is one. */
-export function inSlot<T>(ctx: SanitizeContext, slots: Pick<Slots, 'run'>, fn: () => Promise<T>): Promise<T> {
+export function inSlot<T>(ctx: BudgetHolder, slots: Pick<Slots, 'run'>, fn: () => Promise<T>): Promise<T> {
   return ctx.budget ? ctx.budget.inSlot(slots, fn) : slots.run(fn);
 }
 
 /** A child's own timeout, cut to what is left of the mail's budget (at least 1 ms). */
-export function budgetTimeout(ctx: SanitizeContext, ownMs: number): number {
+export function budgetTimeout(ctx: BudgetHolder, ownMs: number): number {
   return ctx.budget ? Math.max(1, Math.min(ownMs, Math.ceil(ctx.budget.remainingMs()))) : ownMs;
 }
 
@@ -74,7 +79,7 @@ export function budgetTimeout(ctx: SanitizeContext, ownMs: number): number {
  * The signal to hand a child started now: aborts on the context's own signal and when the mail's budget runs
  * out. Used where the child's timeout is fixed when it is spawned (warm spares are keyed by it).
  */
-export function budgetSignal(ctx: SanitizeContext): AbortSignal | undefined {
+export function budgetSignal(ctx: BudgetHolder): AbortSignal | undefined {
   if (!ctx.budget) return ctx.signal;
   const t = AbortSignal.timeout(budgetTimeout(ctx, 2 ** 31 - 1));
   return ctx.signal ? AbortSignal.any([ctx.signal, t]) : t;

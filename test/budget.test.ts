@@ -12,8 +12,11 @@ import { simpleParser } from 'mailparser';
 import { Redis } from 'ioredis';
 import { CrashGuard, RunGate } from '../src/jobs/crash-guard.js';
 import { startDeliverWorker, startSanitizeWorker } from '../src/jobs/workers.js';
+import { minimalDocx } from '../bench/office-docx.js';
+import { setOfficePool } from '../src/sanitize/office/index.js';
+import { OfficePool } from '../src/sanitize/office/pool.js';
 import { buildZip } from './archive-fixtures.js';
-import { openFlow, REDIS_URL, waitFor } from './helpers/harness.js';
+import { openFlow, overriding, REDIS_URL, waitFor } from './helpers/harness.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
 import { minimalPdf } from './helpers/pdf-fixtures.js';
 
@@ -117,6 +120,27 @@ describe('a mail whose parts outrun its budget: finished parts delivered, the re
     expect(res.manifest).toMatchObject({ verdict: 'held', parts: [{ action: 'held', reason: 'WORK_BUDGET', detectedType: 'application/pdf' }] });
     expect(res.outputs).toEqual([]);
   });
+
+  it('LibreOffice\'s timeout is cut to what is left: a document started late is held WORK_BUDGET', async () => {
+    const pool = new OfficePool({ memoryMb: 1024, maxDocs: 3 });
+    const timeouts: number[] = [];
+    setOfficePool(overriding(pool, {
+      convert: (bytes: Buffer, ext: string, timeoutMs: number, maxPdf: number) => (timeouts.push(timeoutMs), pool.convert(bytes, ext, timeoutMs, maxPdf)),
+    }));
+    try {
+      // Starting LibreOffice alone takes longer than this whole budget; the conversion gets what is left.
+      const ctx = { ...ctxWith({}), budget: new WorkBudget(300) };
+      const docx = await minimalDocx(['予算切れ']);
+      const r = await sanitizePart({ name: '見積書.docx', declaredType: '', bytes: docx, depth: 0 }, ctx);
+      expect(r).toEqual({ detectedType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', action: 'held', reason: 'WORK_BUDGET' });
+      expect(timeouts).toHaveLength(1);
+      expect(timeouts[0]).toBeGreaterThanOrEqual(1);
+      expect(timeouts[0]).toBeLessThanOrEqual(300);
+    } finally {
+      setOfficePool(undefined);
+      await pool.close();
+    }
+  }, 120_000);
 
   it('time spent waiting for the archive slot another mail holds is not charged', async () => {
     const zip = buildZip([{ name: 'memo.txt', data: Buffer.from('中身'), deflate: true }]);

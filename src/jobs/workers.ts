@@ -88,7 +88,9 @@ export function startSanitizeWorker(ctx: Context): RunningWorker {
     async (job) => {
       const id = job.data.id;
       const crashes = await guard.crashes(id);
-      if (crashes >= guard.maxCrashes) {
+      // Only a mail still to be sanitized is given up; one that got its verdict just before a death only needs
+      // its delivery job ensured, which processSanitize does without sanitizing again.
+      if (crashes >= guard.maxCrashes && (await ctx.records.getMessage(id))?.status === 'received') {
         ctx.log.error({ evt: EVT.SANITIZE_CRASHED, id, crashes }, 'job was running at each of its worker\'s deaths: original held');
         await giveUpSanitize(ctx, id, `worker died ${crashes} times while running it`, 'WORKER_CRASHED');
         await guard.clear(id);

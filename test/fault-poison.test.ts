@@ -12,8 +12,8 @@ import { SmtpSink } from './helpers/smtp-sink.js';
 const NORMAL = 50;
 /**
  * The sanitize worker runs with a V8 heap this small, so that one legitimately heavy mail (a 4 MB HTML body
- * of 200 000 kept tags: about 150 MB of DOM) really exhausts it and the process dies, as a bigger one would
- * on a worker with the default heap. Every other mail here fits in it many times over.
+ * whose 200 000 tags kept for the converter's DOM need more than this; 192 MB is enough) really exhausts it
+ * and the process dies, as a bigger one could on a worker with the default heap. The other mails fit.
  */
 const WORKER_HEAP_MB = 96;
 

@@ -69,3 +69,34 @@ describe('htmlToPlainText', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
+
+describe('the de-nesting pre-pass is linear (issue #10: 3.9 MB took 91 s)', () => {
+  it('4 MB of `<` that never close, then one `>`: each `>` is searched for once, the text survives', () => {
+    const nested = '<1'.repeat(2_000_000) + '>';
+    expect(flattenDeepNesting(nested)).toBe(nested);
+    expect(htmlToPlainText('<p>前</p>' + '< '.repeat(2_000_000) + '><p>後</p>', 'neutralise').text).toBe(`前\n\n${'< '.repeat(2_000_000)}>\n\n後`);
+  });
+
+  it('4 MB of `<` with no `>` at all is text', () => {
+    expect(htmlToPlainText('<'.repeat(4_000_000), 'neutralise').text).toBe('<'.repeat(4_000_000));
+  });
+
+  it('deep nesting past the limit is still flattened when junk `<` sit between the tags', () => {
+    const html = '<div>< '.repeat(200) + 'x' + '</div>'.repeat(200);
+    const flat = flattenDeepNesting(html);
+    expect(flat.match(/<div>/g)!.length).toBe(120);
+    expect(flat.match(/<\/div>/g)!.length).toBe(120);
+  });
+});
+
+describe('the converter DOM is bounded: tags past the cap are dropped, their text kept', () => {
+  it('tags past maxTags are dropped', () => {
+    expect(flattenDeepNesting('<p>a<p>b<p>c</p>', 120, 2)).toBe('<p>a<p>bc');
+  });
+
+  it('4 MB of `<p>x`: 200 000 tags become paragraphs, the text after them is kept as one', () => {
+    const text = htmlToPlainText('<p>x'.repeat(1_000_000), 'neutralise').text;
+    expect(text === Array(199_999).fill('x').join('\n\n') + '\n\n' + 'x'.repeat(800_001)).toBe(true);
+    expect(process.memoryUsage().rss).toBeLessThan(1024 * 1024 * 1024);
+  });
+});

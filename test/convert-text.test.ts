@@ -4,6 +4,8 @@ import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { neutraliseCell, neutraliseDelimited, parseDelimited } from '../src/sanitize/convert/text.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
+import { convertTextBounded } from '../src/sanitize/convert/text-thread.js';
+import { WorkBudget } from '../src/sanitize/work-budget.js';
 
 const config = loadConfig({ env: {}, overrides: {} });
 const ctx = { config, log: silentLogger };
@@ -83,5 +85,71 @@ describe('text and HTML attachments', () => {
   it('a script declared as text is removed, not turned into .txt', async () => {
     const r = await sanitizePart({ name: 'invoice.vbs', declaredType: 'text/plain', bytes: Buffer.from('CreateObject("WScript.Shell").Run "calc"'), depth: 0 }, ctx);
     expect(r).toMatchObject({ action: 'removed', reason: 'EXECUTABLE' });
+  });
+});
+
+describe('tables in bounded memory: cut at the row and column caps, and said so', () => {
+  it('parses one row at a time exactly as before: quotes, doubled quotes, CR/LF/CRLF, malformed quoting', () => {
+    expect(parseDelimited('a,"b,c","d""e"\r\n"x\ny",z', ',')).toEqual([['a', 'b,c', 'd"e'], ['x\ny', 'z']]);
+    expect(parseDelimited('\n\r\n\r', ',')).toEqual([[''], [''], ['']]);
+    expect(parseDelimited('a"b,"c"d,"e', ',')).toEqual([['a"b', 'cd', 'e']]);
+    expect(parseDelimited('"","""",x""', ',')).toEqual([['', '"', 'x""']]);
+    expect(parseDelimited('a,b,', ',')).toEqual([['a', 'b', '']]);
+    expect(parseDelimited('', ',')).toEqual([]);
+  });
+
+  it('a 30 MB CSV of empty rows is cut at csvRows (ROW_LIMIT), not one array per row', async () => {
+    const bytes = Buffer.alloc(30 * 1024 * 1024, '\n');
+    const r = await sanitizePart({ name: 'empty.csv', declaredType: 'text/csv', bytes, depth: 0 }, ctx);
+    expect(r).toMatchObject({ action: 'text', reason: 'ROW_LIMIT', detectedType: 'text/csv' });
+    expect(config.sanitize.limits.csvRows).toBe(1_048_576);
+    expect(r.output!.bytes.equals(Buffer.from(BOM + '\r\n'.repeat(1_048_576), 'utf8'))).toBe(true);
+    expect(process.memoryUsage().rss).toBeLessThan(1024 * 1024 * 1024);
+  });
+
+  it('rows past csvRows and cells past csvColumns are dropped; formulas in the kept cells neutralised', async () => {
+    const small = loadConfig({ env: {}, overrides: { sanitize: { limits: { csvRows: 2, csvColumns: 3 } } } });
+    const bytes = Buffer.from('a,b,c,d,=e\n=1,2\n3,4\n');
+    const r = await sanitizePart({ name: 't.csv', declaredType: 'text/csv', bytes, depth: 0 }, { config: small, log: silentLogger });
+    expect(r).toMatchObject({ action: 'text', reason: 'ROW_LIMIT' });
+    expect(r.output!.bytes.toString('utf8')).toBe(`${BOM}a,b,c\r\n'=1,2\r\n`);
+  });
+
+  it('a table within the caps keeps CSV_NEUTRALISED, including one row of csvColumns cells', async () => {
+    const small = loadConfig({ env: {}, overrides: { sanitize: { limits: { csvRows: 2, csvColumns: 3 } } } });
+    const r = await sanitizePart({ name: 't.tsv', declaredType: 'text/tab-separated-values', bytes: Buffer.from('a\tb\t@c\n1\t2\t3'), depth: 0 }, { config: small, log: silentLogger });
+    expect(r).toMatchObject({ action: 'text', reason: 'CSV_NEUTRALISED' });
+    expect(r.output!.bytes.toString('utf8')).toBe(`${BOM}a\tb\t'@c\r\n1\t2\t3\r\n`);
+  });
+
+  it('an HTML attachment over the converter bound is cut before conversion (TEXT_LIMIT)', async () => {
+    const html = '<p>' + 'あ'.repeat(4_000_000) + '</p><p>TAIL</p>';
+    const r = await sanitizePart({ name: 'big.html', declaredType: 'text/html', bytes: Buffer.from(html), depth: 0 }, ctx);
+    expect(r).toMatchObject({ action: 'text', reason: 'TEXT_LIMIT', detectedType: 'text/html' });
+    expect(r.output!.bytes.toString('utf8')).toBe('あ'.repeat(4_000_000 - 3));
+  });
+});
+
+describe('big text attachments are converted in a heap-limited thread', () => {
+  it('from 1 MB on: same output as in place', async () => {
+    const csv = Buffer.from('a,=b\r\n'.repeat(200_000));
+    const r = await convertTextBounded(csv, 'csv', ctx, 'big');
+    expect(r).toMatchObject({ action: 'text', reason: 'CSV_NEUTRALISED', output: { name: 'big.csv', type: 'text/csv; charset=utf-8' } });
+    expect(Buffer.isBuffer(r.output!.bytes)).toBe(true);
+    expect(r.output!.bytes.equals(Buffer.from(BOM + "a,'=b\r\n".repeat(200_000), 'utf8'))).toBe(true);
+  });
+
+  it('a heap exhaustion ends the thread, not the process: the part is held TOO_LARGE', async () => {
+    const html = Buffer.from('<p>x'.repeat(1_000_000));
+    const r = await convertTextBounded(html, 'html', ctx, 'heavy', undefined, 16);
+    expect(r).toEqual({ detectedType: 'text/html', action: 'held', reason: 'TOO_LARGE' });
+    // The same process goes on converting.
+    expect((await convertTextBounded(Buffer.from('ok'), 'text', ctx, 'after')).output!.bytes.toString()).toBe('ok');
+  });
+
+  it('a pass that outlives the mail\'s work budget is stopped and held WORK_BUDGET', async () => {
+    const r = await sanitizePart({ name: 'late.txt', declaredType: 'text/plain', bytes: Buffer.alloc(4 << 20, 'late text\n'), depth: 0 },
+      { ...ctx, budget: new WorkBudget(30) });
+    expect(r).toEqual({ detectedType: 'text/plain', action: 'held', reason: 'WORK_BUDGET' });
   });
 });

@@ -101,3 +101,21 @@ describe('decodeText: labels that lie', () => {
     }
   });
 });
+
+describe('the JIS normaliser works in memory proportional to its input', () => {
+  it('45 MB of ASCII labelled ISO-2022-JP decodes to itself', () => {
+    const line = 'plain ASCII mail body, labelled ISO-2022-JP\r\n';
+    const bytes = Buffer.alloc(45 * 1024 * 1024, line);
+    const r = decodeText(bytes, 'ISO-2022-JP');
+    expect(r.charset).toBe('iso-2022-jp');
+    expect(r.text.length).toBe(bytes.length);
+    expect(r.text === bytes.toString('latin1')).toBe(true);
+    expect(process.memoryUsage().rss).toBeLessThan(1024 * 1024 * 1024);
+  });
+
+  it('rewrites SO/SI, JIS X 0213 plane 1 and doubled escapes inside long runs the same as before', () => {
+    const run = 'x'.repeat(100_000);
+    const bytes = Buffer.concat([Buffer.from(run), hex(`0e 3133 0f 41 ${ESC}2442 ${ESC}2428 51 3b71 4e41 ${ESC}2842`), Buffer.from(run)]);
+    expect(decodeText(bytes, 'iso-2022-jp').text).toBe(`${run}ｱｳA資料${run}`);
+  });
+});

@@ -73,6 +73,7 @@ export const configSchema = z.strictObject({
     shutdownTimeoutMs: positive,
     keepCompleted: z.number().int().min(0),
     keepFailed: z.number().int().min(0),
+    sanitizeMaxCrashes: positive,
   }),
   sanitize: z.strictObject({
     outputCharset: z.enum(['utf-8', 'iso-2022-jp']),
@@ -96,6 +97,9 @@ export const configSchema = z.strictObject({
       documentTimeoutMs: positive,
       pageTimeoutMs: positive,
       rendererMemoryMb: positive,
+      csvRows: positive,
+      csvColumns: positive,
+      mailWallSeconds: positive,
     }),
   }),
   retention: z.strictObject({ originalsDays: positive }),

@@ -1,10 +1,12 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import type { Context } from '../context.js';
 import { createTransport, type Transport } from '../deliver/transport.js';
 import { deliverBatch } from '../deliver/deliver.js';
 import { toMukaikaError } from '../errors.js';
 import { QUEUE_NAMES, workerConnection, type DeliverJobData, type SanitizeJobData } from '../queue/queues.js';
 import { stopSanitizers } from '../sanitize/lifecycle.js';
+import { CrashGuard } from './crash-guard.js';
+import { EVT } from '../log.js';
 import { giveUpSanitize } from './give-up.js';
 import { processSanitize } from './sanitize-job.js';
 
@@ -27,6 +29,10 @@ function mapError(err: unknown): Error {
 
 interface Hooks<T> {
   onClose?: () => void;
+  /** Before a forced close (shutdown timeout): the jobs cut short are not crashes. */
+  onForcedClose?: () => Promise<void>;
+  /** BullMQ worker options for this queue only. */
+  options?: Partial<WorkerOptions>;
   /** The job will not be tried again. */
   onGaveUp?: (job: Job<T>, err: Error) => Promise<void>;
 }
@@ -39,7 +45,7 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
     } catch (err) {
       throw mapError(err);
     }
-  }, { connection: connection as unknown as ConnectionOptions, prefix: ctx.config.queue.prefix, concurrency, autorun: true });
+  }, { connection: connection as unknown as ConnectionOptions, prefix: ctx.config.queue.prefix, concurrency, autorun: true, ...hooks.options });
   worker.on('error', (err) => ctx.log.warn({ err: err.message, queue: name }, 'worker error'));
   worker.on('failed', (job, err) => {
     if (!job) return;
@@ -57,17 +63,51 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
       const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), ctx.config.queue.shutdownTimeoutMs); });
       const res = await Promise.race([worker.close(), timeout]);
       clearTimeout(timer);
-      if (res === 'timeout') await worker.close(true);
+      if (res === 'timeout') {
+        await hooks.onForcedClose?.().catch((e: unknown) => ctx.log.warn({ queue: name, err: (e as Error).message }, 'could not clear crash counts'));
+        await worker.close(true);
+      }
       hooks.onClose?.();
       connection.disconnect();
     },
   };
 }
 
+/**
+ * A stalled sanitize job (its process died) always goes back to the queue: BullMQ's own stall limit would fail
+ * the innocent jobs that happened to run beside a poison mail. The crash guard decides instead: it ends the
+ * poison after `queue.sanitizeMaxCrashes` and runs suspects alone (crash-guard.ts). Jobs waiting in a process
+ * for a suspect to finish stall with it uncounted, hence the wide margin kept as a last resort.
+ */
+const SANITIZE_STALLS_ALLOWED = 1000;
+
 export function startSanitizeWorker(ctx: Context): RunningWorker {
+  const redis = workerConnection(ctx.config);
+  const guard = new CrashGuard(redis, ctx.config.queue.prefix, ctx.config.queue.sanitizeMaxCrashes);
   return start<SanitizeJobData>(ctx, QUEUE_NAMES.sanitize, ctx.config.queue.sanitizeConcurrency,
-    (job) => processSanitize(ctx, job.data.id),
-    { onClose: () => void stopSanitizers(), onGaveUp: (job, err) => giveUpSanitize(ctx, job.data.id, err.message) });
+    async (job) => {
+      const id = job.data.id;
+      const crashes = await guard.crashes(id);
+      // Only a mail still to be sanitized is given up; one that got its verdict just before a death only needs
+      // its delivery job ensured, which processSanitize does without sanitizing again.
+      if (crashes >= guard.maxCrashes && (await ctx.records.getMessage(id))?.status === 'received') {
+        ctx.log.error({ evt: EVT.SANITIZE_CRASHED, id, crashes }, 'job was running at each of its worker\'s deaths: original held');
+        await giveUpSanitize(ctx, id, `worker died ${crashes} times while running it`, 'WORKER_CRASHED');
+        await guard.clear(id);
+        return;
+      }
+      if (crashes > 0) ctx.log.warn({ evt: EVT.SANITIZE_CRASHED, id, crashes }, 'job was running when its worker died: runs alone');
+      await guard.run(id, crashes > 0, () => processSanitize(ctx, id));
+    },
+    {
+      onClose: () => {
+        void stopSanitizers();
+        redis.disconnect();
+      },
+      onForcedClose: () => guard.forgetRunning(),
+      onGaveUp: (job, err) => giveUpSanitize(ctx, job.data.id, err.message),
+      options: { maxStalledCount: SANITIZE_STALLS_ALLOWED },
+    });
 }
 
 export function startDeliverWorker(ctx: Context, transport: Transport = createTransport(ctx.config)): RunningWorker {

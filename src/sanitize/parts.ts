@@ -2,11 +2,12 @@ import { EVT } from '../log.js';
 import { stem } from './archive/names.js';
 import { sanitizeArchive } from './archive/index.js';
 import { ARCHIVE_SLOTS } from './slots.js';
+import { inSlot, WorkBudget } from './work-budget.js';
 import { classify, type Classified, type Kind } from './classify.js';
 import { reencodeImage } from './convert/image.js';
 import { flattenPdf } from './convert/pdf.js';
 import { messageToText } from './convert/message.js';
-import { convertText } from './convert/text.js';
+import { convertTextBounded } from './convert/text-thread.js';
 import { convertOffice, unlockOffice } from './office/index.js';
 import type { PartInput, PartResult, SanitizeContext } from './types.js';
 
@@ -41,10 +42,10 @@ export const HANDLERS: Record<Kind, Handler> = {
   gzip: (input, d, ctx) => archive(input, d.mime, ctx),
   'encrypted-zip': (input, d, ctx) =>
     input.password === undefined ? Promise.resolve({ detectedType: d.mime, action: 'held', reason: 'ENCRYPTED' }) : archive(input, d.mime, ctx),
-  text: async (input, _d, ctx) => convertText(input.bytes, 'text', ctx, stem(input.name), charsetOf(input.declaredType)),
-  csv: async (input, _d, ctx) => convertText(input.bytes, 'csv', ctx, stem(input.name), charsetOf(input.declaredType)),
-  tsv: async (input, _d, ctx) => convertText(input.bytes, 'tsv', ctx, stem(input.name), charsetOf(input.declaredType)),
-  html: async (input, _d, ctx) => convertText(input.bytes, 'html', ctx, stem(input.name), charsetOf(input.declaredType)),
+  text: (input, _d, ctx) => convertTextBounded(input.bytes, 'text', ctx, stem(input.name), charsetOf(input.declaredType)),
+  csv: (input, _d, ctx) => convertTextBounded(input.bytes, 'csv', ctx, stem(input.name), charsetOf(input.declaredType)),
+  tsv: (input, _d, ctx) => convertTextBounded(input.bytes, 'tsv', ctx, stem(input.name), charsetOf(input.declaredType)),
+  html: (input, _d, ctx) => convertTextBounded(input.bytes, 'html', ctx, stem(input.name), charsetOf(input.declaredType)),
   message: async (input, _d, ctx) => messageToText(input.bytes, ctx, stem(input.name)),
   executable: fixed('removed', 'EXECUTABLE'),
   unknown: fixed('removed', 'UNKNOWN_TYPE'),
@@ -54,7 +55,15 @@ export const HANDLERS: Record<Kind, Handler> = {
 /** A top-level archive holds the process's archive slot while its entries are sanitized (slots.ts). */
 function archive(input: PartInput, mime: string, ctx: SanitizeContext): Promise<PartResult> {
   const run = () => sanitizeArchive(input, mime, ctx, sanitizePart);
-  return input.depth === 0 ? ARCHIVE_SLOTS.run(run) : run();
+  return input.depth === 0 ? inSlot(ctx, ARCHIVE_SLOTS, run) : run();
+}
+
+/** Reasons a child gives when it was stopped by a clock, which may be the mail's budget rather than its own. */
+const STOPPED = new Set<PartResult['reason']>(['RENDERER_TIMEOUT', 'RENDERER_FAILED', 'CONVERTER_FAILED']);
+
+/** A fresh budget for a part sanitized on its own (an upload, an unlock): the same limit as a whole mail. */
+export function withBudget(ctx: SanitizeContext): SanitizeContext {
+  return ctx.budget ? ctx : { ...ctx, budget: new WorkBudget(ctx.config.sanitize.limits.mailWallSeconds * 1000) };
 }
 
 /** `charset=` parameter of a declared Content-Type, if any (only a hint to the decoder, which checks it). */
@@ -67,15 +76,21 @@ function charsetOf(declaredType: string): string | undefined {
  * Never throws: any failure is a held or removed result with a reason code (fail closed). A result never
  * carries the input bytes: only converters' fresh output.
  */
-export async function sanitizePart(input: PartInput, ctx: SanitizeContext): Promise<PartResult> {
+export async function sanitizePart(input: PartInput, outer: SanitizeContext): Promise<PartResult> {
+  const ctx = withBudget(outer);
+  const budget = ctx.budget!;
   const fallbackType = 'application/octet-stream';
   if (input.bytes.length > ctx.config.sanitize.limits.attachmentBytes) return { detectedType: fallbackType, action: 'held', reason: 'TOO_LARGE' };
   let detected: Classified = { mime: fallbackType, kind: 'unknown' };
   try {
     detected = await classify(input.bytes, input.name, input.declaredType);
+    // A part (or archive entry) not started before the mail's budget ran out is held, never passed.
+    if (budget.exhausted()) return { detectedType: detected.mime, action: 'held', reason: 'WORK_BUDGET' };
     const handler = Object.hasOwn(HANDLERS, detected.kind) ? HANDLERS[detected.kind] : HANDLERS.unknown;
-    const result = await handler(input, detected, ctx);
+    let result = await handler(input, detected, ctx);
     if (result.output && result.output.bytes === input.bytes) throw new Error('handler returned the input bytes');
+    // A child cut short by the budget (its timeout or signal) says timeout or failure; the cause is the budget.
+    if (result.action === 'held' && STOPPED.has(result.reason) && budget.exhausted()) result = { ...result, reason: 'WORK_BUDGET' };
     ctx.log.debug({ evt: EVT.SANITIZE_PART, kind: detected.kind, action: result.action, reason: result.reason }, 'part sanitized');
     return result;
   } catch (e) {

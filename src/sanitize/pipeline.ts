@@ -6,7 +6,7 @@ import { composeMail } from './compose.js';
 import { sha256 } from './hash.js';
 import { parseMail } from './mime/parse.js';
 import { renderNotice, type NoticeItem } from './notice.js';
-import { sanitizePart } from './parts.js';
+import { sanitizePart, withBudget } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 
 /** A sanitized output with its content address, ready for the sanitized store. */
@@ -66,7 +66,9 @@ export function noticeItems(parts: PartManifest[], url: (i: number) => string): 
 }
 
 /** Raw mail → sanitized mail + manifest. Never throws for bad input: every part gets a verdict. */
-export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeContext, opts: { password?: string } = {}): Promise<MessageResult> {
+export async function sanitizeMessage(id: string, raw: Buffer, outer: SanitizeContext, opts: { password?: string } = {}): Promise<MessageResult> {
+  // One work budget for the whole mail: parsing, every part, every archive entry (work-budget.ts).
+  const ctx = withBudget(outer);
   const { config } = ctx;
   const s = config.sanitize;
   const parsed = parseMail(raw, { maxDepth: s.maxMimeDepth, maxParts: s.maxMimeParts, maxBodyChars: s.maxBodyChars, links: s.links });
@@ -106,8 +108,9 @@ export async function sanitizeMessage(id: string, raw: Buffer, ctx: SanitizeCont
 export async function sanitizeFile(
   id: string,
   file: { name: string; declaredType: string; bytes: Buffer; password?: string },
-  ctx: SanitizeContext,
+  outer: SanitizeContext,
 ): Promise<FileResult> {
+  const ctx = withBudget(outer);
   const input: PartInput = { name: path.basename(file.name), declaredType: file.declaredType, bytes: file.bytes, depth: 0 };
   if (file.password !== undefined) input.password = file.password;
   const { part, output } = partManifest(input, await sanitizeOne(input, ctx));
@@ -115,11 +118,15 @@ export async function sanitizeFile(
   return { manifest: { id, kind: 'file', verdict, parts: [part] }, outputs: output ? [output] : [] };
 }
 
+/** Why a whole message was held: its sanitizing kept failing, or its worker kept dying while running it. */
+export type NoticeReason = 'INTERNAL_ERROR' | 'WORKER_CRASHED';
+
 /**
  * When a message cannot be sanitized at all (the sanitizer kept failing), staff still get told: a notice-only
  * mail with the original held. Nothing of the original's content is in it beyond the decoded headers.
  */
-export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeContext): Promise<MessageResult> {
+
+export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeContext, reason: NoticeReason = 'INTERNAL_ERROR'): Promise<MessageResult> {
   const s = ctx.config.sanitize;
   let headers;
   try {
@@ -128,7 +135,7 @@ export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeCo
     headers = { from: [], to: [], cc: [], replyTo: [], subject: '' };
   }
   const base = ctx.config.web.publicUrl.replace(/\/$/, '');
-  const items: NoticeItem[] = [{ name: '(メール全体)', action: 'held', reason: 'INTERNAL_ERROR', url: `${base}/messages/${id}` }];
+  const items: NoticeItem[] = [{ name: '(メール全体)', action: 'held', reason, url: `${base}/messages/${id}` }];
   const text = `${renderNotice(s.noticeHeader, items)}このメールは無害化できなかったため、原本を保留しています。\n`;
   const mail = await composeMail({ id, hostname: ctx.config.hostname, headers, text, attachments: [], charset: s.outputCharset, verdict: 'held' });
   const manifest: Manifest = { id, kind: 'message', verdict: 'held', parts: [] };

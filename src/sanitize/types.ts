@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { PartAction, PartManifest } from '../domain/manifest.js';
 import type { ReasonCode } from '../domain/reasons.js';
 import type { Logger } from '../log.js';
+import type { WorkBudget } from './work-budget.js';
 
 /** One attachment (or archive entry, or uploaded file) to sanitize. Its bytes are untrusted. */
 export interface PartInput {
@@ -35,4 +36,6 @@ export interface SanitizeContext {
   config: Config;
   log: Logger;
   signal?: AbortSignal;
+  /** The mail's work budget (work-budget.ts); set by the pipeline, shared by all its parts and entries. */
+  budget?: WorkBudget;
 }

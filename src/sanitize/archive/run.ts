@@ -2,6 +2,7 @@
 import { workerEntry } from '../../paths.js';
 import { runIsolated } from '../render/child.js';
 import type { SanitizeContext } from '../types.js';
+import { budgetSignal } from '../work-budget.js';
 import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
 import type { ChildRequest } from './child-main.js';
@@ -38,6 +39,8 @@ export async function runArchiveChild(
 ): Promise<ChildRun> {
   const l = ctx.config.sanitize.limits;
   const request: ChildRequest = { op, limits, ...(password !== undefined ? { password } : {}) };
+  // Entries count against the mail's work budget; its end stops the expansion too (work-budget.ts).
+  const signal = budgetSignal(ctx);
   const run = await runIsolated({
     entry: opts.entry ?? workerEntry('archive'),
     input: encodeRequest(request, untrustedBytes),
@@ -46,7 +49,7 @@ export async function runArchiveChild(
     maxOutputBytes: limits.totalBytes + limits.entries * PER_ENTRY_OVERHEAD + 1024,
     log: ctx.log,
     name: `archive-${op}`,
-    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    ...(signal ? { signal } : {}),
   });
   // A child that ran out of memory or wrote more than the limits allow was expanding a bomb.
   if (run.truncated || run.end === 'memory') return { ok: false, action: 'removed', reason: 'LIMIT_ARCHIVE' };

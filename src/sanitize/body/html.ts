@@ -2,6 +2,10 @@
 import { convert, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
 import { neutraliseLinks, type LinkMode } from './links.js';
 
+/** HTML bigger than this (characters) is cut before conversion: the converter's time and memory grow with it. */
+export const MAX_HTML_CHARS = 4_000_000;
+/** Tags kept for the converter's DOM; a long newsletter has some 20 000. */
+const MAX_TAGS = 200_000;
 /** html-to-text walks the DOM recursively; deeper nesting than this is flattened before it parses. */
 const MAX_NESTING = 120;
 const VOID = new Set(['area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'param', 'source', 'track', 'wbr', 'keygen']);
@@ -10,10 +14,14 @@ const IMPLIED_END = new Set(['p', 'li', 'td', 'th', 'tr', 'option', 'dt', 'dd', 
 
 /**
  * Drop start and end tags that would nest deeper than MAX_NESTING (the text between them is kept).
- * Linear: one pass with indexOf, the open-element stack is bounded.
+ * Linear: one pass with indexOf, the open-element stack is bounded, and the next `>` is searched for once
+ * and remembered, not again from every `<` (a body of `< < < … >` made that quadratic: 91 s for 3.9 MB).
+ * Tags past `maxTags` are dropped too: the converter's DOM costs a few hundred bytes per element (4 MB of
+ * `<p>x` took 700 MB), and past that point the text matters more than its layout.
  */
-export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
+export function flattenDeepNesting(html: string, limit = MAX_NESTING, maxTags = MAX_TAGS): string {
   const stack: string[] = [];
+  let kept = 0;
   const dropped = new Map<string, number>();
   const out: string[] = [];
   let last = 0;
@@ -21,8 +29,10 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
   // Lower-cased once, lazily: per tag it would make a page of <script/> quadratic.
   let lower: string | undefined;
   const nextEnd = new Map<string, number>();
+  let gt = -1;
   while ((i = html.indexOf('<', i)) >= 0) {
-    const j = html.indexOf('>', i + 1);
+    if (gt <= i) gt = html.indexOf('>', i + 1);
+    const j = gt;
     if (j < 0) break;
     const m = /^(\/?)([A-Za-z][A-Za-z0-9:-]{0,30})/.exec(html.slice(i + 1, i + 34));
     if (!m) {
@@ -50,7 +60,8 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
       last = i = close + 1;
       continue;
     }
-    if (m[1] !== '/') {
+    if (kept >= maxTags) drop = true;
+    else if (m[1] !== '/') {
       if (!VOID.has(name) && html[j - 1] !== '/') {
         if (IMPLIED_END.has(name) && stack[stack.length - 1] === name) stack.pop();
         if (stack.length >= limit) {
@@ -71,7 +82,7 @@ export function flattenDeepNesting(html: string, limit = MAX_NESTING): string {
     if (drop) {
       out.push(html.slice(last, i));
       last = j + 1;
-    }
+    } else kept++;
     i = j + 1;
   }
   if (last === 0 && out.length === 0) return html;

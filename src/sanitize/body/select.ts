@@ -8,7 +8,7 @@ import { decodeTransfer } from '../mime/transfer.js';
 import type { MimePart } from '../mime/tree.js';
 import type { ParsedAttachment } from '../mime/types.js';
 import { attachmentName } from '../mime/names.js';
-import { htmlToPlainText } from './html.js';
+import { htmlToPlainText, MAX_HTML_CHARS } from './html.js';
 import { neutraliseLinks, type LinkMode } from './links.js';
 
 export interface BodySegment {
@@ -24,9 +24,6 @@ export interface Selection {
   attachments: ParsedAttachment[];
   truncated: boolean;
 }
-
-/** HTML bigger than this is cut before conversion: the converter's time and memory grow with it. */
-const MAX_HTML_CHARS = 4_000_000;
 
 /** Plain text for the reader: one line-end style, no control characters, no BOM. */
 export function cleanBodyText(text: string): string {
@@ -70,7 +67,14 @@ class Selector {
       const r = htmlToPlainText(html, this.links);
       return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, ...base };
     }
-    const r = neutraliseLinks(cleanBodyText(decoded.text), this.links);
+    // Plain text is cut at the same bound before the line and link passes copy it (a 45 MB body would be
+    // copied several times only to be cut to maxBodyChars afterwards).
+    let text = decoded.text;
+    if (text.length > MAX_HTML_CHARS) {
+      text = text.slice(0, MAX_HTML_CHARS);
+      this.truncated = true;
+    }
+    const r = neutraliseLinks(cleanBodyText(text), this.links);
     return { kind: 'text', text: r.text, links: r.count, ...base };
   }
 

@@ -4,6 +4,7 @@ import type { ReasonCode } from '../../domain/reasons.js';
 import { rendererEntry } from './entry.js';
 import type { SanitizeContext } from '../types.js';
 import { RENDER_SLOTS } from '../slots.js';
+import { budgetSignal, inSlot } from '../work-budget.js';
 import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
 import type { Bind } from './sandbox.js';
 import { encodeChildInput, MUTOOL, type ChildErrorName } from './frames.js';
@@ -147,7 +148,8 @@ export function renderIsolated(
   opts: RenderOptions = {},
 ): Promise<RenderResult> {
   // One renderer (and its pages in memory) per core, however many jobs the worker runs (slots.ts).
-  return RENDER_SLOTS.run(() => renderNow(mode, untrustedBytes, ctx, onPage, opts));
+  // Waiting for the slot is not counted against the mail's work budget (work-budget.ts).
+  return inSlot(ctx, RENDER_SLOTS, () => renderNow(mode, untrustedBytes, ctx, onPage, opts));
 }
 
 async function renderNow(
@@ -163,7 +165,8 @@ async function renderNow(
   const spawnOpts = rendererSpawnOptions(mode, ctx, opts);
   // Test entries get no spare: a hostile test child must not outlive its test.
   const child = opts.entry ? spawnIsolated(spawnOpts) : takeSpare(spawnOpts);
-  child.start(encodeChildInput(untrustedBytes, opts.password), ctx.signal);
+  // The mail's work budget stops the child through its signal: warm spares are keyed by their own timeouts.
+  child.start(encodeChildInput(untrustedBytes, opts.password), budgetSignal(ctx));
   let pages = 0;
   let childError: ChildErrorName | undefined;
   let violation: FrameViolation | undefined;

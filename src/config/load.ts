@@ -140,7 +140,9 @@ export function databaseUrlOf(cfg: Config): string {
 
 // `sha256`: the hash of a scoped token (http.tokens), masked like tokenHashes while its scope stays visible.
 const SECRET_KEYS = new Set(['tokenHashes', 'sha256', 'siteSecret']);
-const secretKey = (key: string) => SECRET_KEYS.has(key) || /(password|secret|token)s?$/i.test(key);
+// `http.tokens` holds {sha256, scope} entries: its sha256 values are masked, its scopes stay readable.
+const NOT_SECRET = new Set(['tokens']);
+const secretKey = (key: string) => SECRET_KEYS.has(key) || (!NOT_SECRET.has(key) && /(password|secret|token)s?$/i.test(key));
 
 /** The effective config as YAML-able data with secrets, URL passwords and secret URL parameters masked. */
 export function maskedConfig(cfg: Config): Tree {

@@ -7,8 +7,10 @@ import { decodeTransfer } from '../mime/transfer.js';
 import type { MimePart } from '../mime/tree.js';
 import type { ParsedAttachment } from '../mime/types.js';
 import { attachmentName } from '../mime/names.js';
+import type { EncodedBlock } from './encoded.js';
 import { htmlToPlainText } from './html.js';
-import { neutraliseLinks, type LinkMode } from './links.js';
+import type { LinkMode } from './links.js';
+import { safeText } from './safe-text.js';
 
 export interface BodySegment {
   kind: 'text' | 'html';
@@ -16,6 +18,8 @@ export interface BodySegment {
   charset: string;
   declaredCharset?: string;
   links: number;
+  /** Inline-encoded files cut from this segment (each replaced by a marker line). */
+  encoded: EncodedBlock[];
 }
 
 export interface Selection {
@@ -67,10 +71,10 @@ class Selector {
         this.truncated = true;
       }
       const r = htmlToPlainText(html, this.links);
-      return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, ...base };
+      return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, encoded: r.encoded, ...base };
     }
-    const r = neutraliseLinks(cleanBodyText(decoded.text), this.links);
-    return { kind: 'text', text: r.text, links: r.count, ...base };
+    const r = safeText(cleanBodyText(decoded.text), this.links);
+    return { kind: 'text', text: r.text, links: r.linksNeutralised, encoded: r.encoded, ...base };
   }
 
   attach(part: MimePart): void {

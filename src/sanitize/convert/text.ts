@@ -1,4 +1,5 @@
 import { htmlToPlainText } from '../body/html.js';
+import { guardTextOutput } from '../body/safe-text.js';
 import { decodeText } from '../mime/charset.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 
@@ -84,6 +85,11 @@ export type TextKind = 'text' | 'csv' | 'tsv' | 'html';
  * The output is always new bytes encoded from a JS string, never the input.
  */
 export function convertText(untrustedBytes: Buffer, kind: TextKind, ctx: SanitizeContext, baseName: string, declaredCharset?: string): PartResult {
+  // The single point where the output text is final: encoded files cut, links neutralised (safe-text.ts).
+  return guardTextOutput(buildText(untrustedBytes, kind, ctx, baseName, declaredCharset), kind, ctx.config.sanitize.links);
+}
+
+function buildText(untrustedBytes: Buffer, kind: TextKind, ctx: SanitizeContext, baseName: string, declaredCharset?: string): PartResult {
   const { text } = decodeText(untrustedBytes, declaredCharset);
   const body = text.replace(/^\ufeff/, '').replace(/\0/g, '');
   if (kind === 'csv' || kind === 'tsv') {

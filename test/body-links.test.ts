@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { neutraliseLinks, type LinkMode } from '../src/sanitize/body/links.js';
+import { renderNotice } from '../src/sanitize/notice.js';
 import { clickable } from './helpers/clickable.js';
 
 const cases: [string, Record<LinkMode, string>, number][] = [
@@ -130,5 +131,27 @@ describe('every clickable form, by an independent matcher', () => {
     expect(neutraliseLinks(text, 'remove')).toEqual({ text, count: 0 });
     // the only thing the matcher finds is the address, which is left readable on purpose (see links.ts)
     expect(clickable(text)).toEqual({ links: [], emails: ['taro@example.jp'] });
+  });
+});
+
+describe('the notice block', () => {
+  it('neutralises file names (sender-controlled), never the web view link (ours, LGWAN side)', () => {
+    const text = renderNotice('通知', [
+      { name: 'https://evil.example/請求書.pdf', action: 'removed', reason: 'EXECUTABLE', url: 'http://mukaika.example.lg.jp/messages/m1/parts/0' },
+      { name: '\\\\evil\\share\\a.exe', action: 'removed', reason: 'EXECUTABLE', depth: 1 },
+      { name: 'www.evil.example.pdf', action: 'flattened', reason: 'PDF_FLATTENED' },
+    ]);
+    expect(text).toBe(
+      [
+        '通知',
+        '・hxxps://evil[.]example/請求書.pdf — 削除: 実行ファイル・スクリプトのため削除しました',
+        '  http://mukaika.example.lg.jp/messages/m1/parts/0',
+        '  ・[\\][\\]evil\\share\\a.exe — 削除: 実行ファイル・スクリプトのため削除しました',
+        '・www[.]evil[.]example[.]pdf — 変換: PDFを画像化して再構成しました',
+        '─'.repeat(40),
+        '',
+      ].join('\n'),
+    );
+    expect(clickable(text.split('\n').filter((l) => !l.includes('mukaika.example.lg.jp')).join('\n')).links).toEqual([]);
   });
 });

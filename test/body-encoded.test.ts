@@ -152,6 +152,14 @@ describe('in a mail: body, HTML <pre>, .txt attachment, forwarded mail', () => {
     expect(uudecodeAll(text)).toEqual([]);
   });
 
+  it('.csv attachment: the block is cut even after CSV quoting rewrote its lines', async () => {
+    const csv = ['品名,備考', ...UU.map((l) => (/[",]/.test(l) ? `"${l.replace(/"/g, '""')}"` : l)), '合計,100'].join('\r\n');
+    const res = await sanitizePart({ name: 'list.csv', declaredType: 'text/csv', bytes: Buffer.from(csv, 'utf8'), depth: 0 }, ctx);
+    expect(res).toMatchObject({ action: 'text', reason: 'ENCODED_BINARY' });
+    const text = res.output!.bytes.toString('utf8');
+    expect(text).toBe('\ufeff品名,備考\r\n[符号化されたファイルを削除しました: uuencode invoice.exe]\r\n合計,100\r\n');
+  });
+
   it('the notice of a mail with such an attachment says why', async () => {
     const raw = mail(
       ['Content-Type: multipart/mixed; boundary=b'],

@@ -77,8 +77,9 @@ function decodesToFile(b64: string): boolean {
 const UU_BEGIN = /^begin(?:-base64)?[ \t]+([0-7]{1,4})(?:[ \t]+([^\n]*))?$/;
 const XX_CHARS = '+-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+/** uuencode writes at most 61 characters a line; CSV quoting (doubled quotes) can make that twice as long. */
 function isUuLine(s: string): boolean {
-  if (s.length === 0 || s.length > 90) return false;
+  if (s.length === 0 || s.length > 200) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c > 0x60) return false;

@@ -50,17 +50,22 @@ function cleanName(raw: string): string {
     .slice(0, 100);
 }
 
-/** Signatures of executables, archives and documents a decoded block must not carry. */
-function isFileMagic(b: Buffer): boolean {
-  const hex = b.subarray(0, 12).toString('hex');
-  const ascii = b.subarray(0, 8).toString('latin1');
-  const starts = [
-    '4d5a', '7f454c46', 'cafebabe', 'feedface', 'feedfacf', 'cefaedfe', 'cffaedfe', '504b0304', '504b0506', '504b0708',
-    '526172211a07', '377abcaf271c', 'd0cf11e0a1b11ae1', '4d534346', '1f8b', '425a68', 'fd377a585a00', '28b52ffd',
-    '4c0000000114020000', '0061736d', '49545346', '213c617263683e', '78617221', '7b5c727466', '2521',
-  ];
-  if (starts.some((s) => hex.startsWith(s))) return true;
-  if (ascii.startsWith('%PDF') || ascii.startsWith('#!') || ascii.startsWith('dex\n')) return true;
+/** Signatures of executables, archives and documents a decoded block must not carry (hex). */
+const MAGIC = [
+  '4d5a', '7f454c46', 'cafebabe', 'feedface', 'feedfacf', 'cefaedfe', 'cffaedfe', '504b0304', '504b0506', '504b0708',
+  '526172211a07', '377abcaf271c', 'd0cf11e0a1b11ae1', '4d534346', '1f8b08', '425a68', 'fd377a585a00', '28b52ffd',
+  '4c0000000114020000', '0061736d', '49545346', '213c617263683e', '78617221', '7b5c727466', '25215053', '25504446',
+  '2321', '6465780a',
+].map((h) => Buffer.from(h, 'hex'));
+
+/**
+ * A signature within the first bytes: letters or slashes put in front of a run (`xTVqQ…`, `://TVqQ…`) only
+ * shift where the file starts, so a few leading bytes are searched, not only offset 0.
+ */
+function hasFileMagic(b: Buffer): boolean {
+  for (let at = 0; at <= 12 && at < b.length; at++) {
+    for (const m of MAGIC) if (b.length - at >= m.length && b.compare(m, 0, m.length, at, at + m.length) === 0) return true;
+  }
   return b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
 }
 
@@ -69,9 +74,13 @@ const B64_TOKEN = /[A-Za-z0-9+/]{64,}={0,2}/g;
 /** Quote marks and indentation a forwarded or quoted block may carry in front of every line. */
 const PREFIX = /^[ \t]*(?:>[ \t]?)*/;
 
+/** Decoded at each of the four character alignments: a prefix of 1-3 stray characters must not hide a file. */
 function decodesToFile(b64: string): boolean {
-  const head = b64.slice(0, 400);
-  return isFileMagic(Buffer.from(head.slice(0, head.length - (head.length % 4)), 'base64'));
+  for (let shift = 0; shift < 4; shift++) {
+    const head = b64.slice(shift, shift + 400);
+    if (hasFileMagic(Buffer.from(head.slice(0, head.length - (head.length % 4)), 'base64'))) return true;
+  }
+  return false;
 }
 
 const UU_BEGIN = /^begin(?:-base64)?[ \t]+([0-7]{1,4})(?:[ \t]+([^\n]*))?$/;

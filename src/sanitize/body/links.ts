@@ -31,20 +31,27 @@ const BARE_SCHEMES = new Set([
 const DEFANGED = new Set(['hxxp', 'hxxps', 'fxp', 'fxps', 'sfxp', 'wxs', 'wxss', 'hxxxp', 'h**p', 'h**ps']);
 const RENAME: Record<string, string> = { http: 'hxxp', https: 'hxxps', ftp: 'fxp', ftps: 'fxps', sftp: 'sfxp', ws: 'wxs', wss: 'wxss' };
 
+/** Every two-letter country code (ISO 3166 and the IANA extras), as linkify-it lists them. */
+const CC =
+  'a[cdefgilmnoqrstuwxz]|b[abdefghijmnorstvwyz]|c[acdfghiklmnoruvwxyz]|d[ejkmoz]|e[cegrstu]|f[ijkmor]|g[abdefghilmnpqrstuwy]|' +
+  'h[kmnrtu]|i[delmnoqrst]|j[emop]|k[eghimnprwyz]|l[abcikrstuvy]|m[acdeghklmnopqrstuvwxyz]|n[acefgilopruz]|om|p[aefghklmnrstwy]|qa|' +
+  'r[eosuw]|s[abcdeghijklmnortuvxyz]|t[cdfghjklmnortvwz]|u[agksyz]|v[aceginu]|w[fs]|y[et]|z[amw]';
+/** Country codes that are also common file extensions in office mail: with a scheme, www. or a path they count. */
+const FILE_LIKE_CC = new Set(['ai', 'md', 'pl', 'ps', 'py', 'rs', 'sh', 'cc', 'so', 'mp']);
+
 /**
- * Top-level domains that make a bare name (no scheme, no www., no path) a host. Country codes that are
- * also common file extensions in office mail (.ai .md .pl .ps .py .rs .sh .cc .so .mp) are left out; with a
- * scheme, www. or a path any name counts.
+ * Top-level domains that make a bare name (no scheme, no www., no path) a host: the country codes but those
+ * above, common generic ones, and the reserved and internal names. `.zip` and `.mov` are left out (資料.zip is
+ * a file name far more often than a host); with a scheme, www. or a path any name counts.
  */
-const BARE_TLDS = new Set(
-  (
+const BARE_TLDS = new Set([
+  ...CC.split('|').flatMap((g) => (g.length === 2 ? [g] : [...g.slice(2, -1)].map((c) => g[0] + c))).filter((t) => !FILE_LIKE_CC.has(t)),
+  ...(
     'com net org edu gov mil int info biz name pro aero coop museum mobi asia jobs travel tel cat xxx web shop ' +
     'app dev page site online xyz top club store tech blog cloud link click live work news email today world ' +
-    'tokyo osaka nagoya yokohama kyoto okinawa jp co uk us eu de fr it es nl be ch at se no dk fi ru cn kr tw hk ' +
-    'sg in id th vn ph my au nz ca br mx ar cl io me tv to ly gg am fm ws la cx tk ga cf gq ml nu su ' +
-    'example test invalid localhost local internal lan corp home onion arpa'
+    'tokyo osaka nagoya yokohama kyoto okinawa example test invalid localhost local internal lan corp home onion arpa'
   ).split(' '),
-);
+]);
 
 function asciiTable(chars: string): Uint8Array {
   const t = new Uint8Array(128);
@@ -133,6 +140,8 @@ interface Edit {
   from: number;
   to: number;
   by: string;
+  /** For a host edit: the replacement for a shorter range [from, to'), when a scheme starts inside it. */
+  cutAt?: (to: number) => string;
 }
 
 interface HostRun {
@@ -182,7 +191,12 @@ class Neutraliser {
     const from = this.at[fromProbe]!;
     const to = toProbe > fromProbe ? this.origEnd(toProbe - 1) : from;
     const last = this.edits[this.edits.length - 1];
-    if (last && from < last.to) return; // never overlap an earlier edit
+    if (last && from < last.to) {
+      // A scheme can start inside a host edit only after 。 (abc。news:…): the host edit is cut short there.
+      if (!last.cutAt || from < last.from) throw new Error('overlapping link edits');
+      last.by = last.cutAt(from);
+      last.to = from;
+    }
     this.edits.push({ from, to, by });
   }
 
@@ -250,22 +264,27 @@ class Neutraliser {
     if (this.mode === 'strip-scheme' || run.dots.length === 0) return;
     const dotOrig = new Set(run.dots.map((d) => this.at[d]!));
     const a = this.at[from]!;
-    const b = this.origEnd(to - 1);
-    const parts: string[] = [];
-    let last = a;
-    for (let i = a; i < b; ) {
-      const code = this.text.charCodeAt(i);
-      const len = code >= 0xd800 && code <= 0xdbff ? 2 : 1;
-      const dot = dotOrig.has(i);
-      if (dot || (code >= 0x80 && DEFAULT_IGNORABLE.test(this.text.slice(i, i + len)))) {
-        parts.push(this.text.slice(last, i));
-        if (dot) parts.push(`[${this.text.slice(i, i + len)}]`);
-        last = i + len;
+    const build = (b: number): string => {
+      const parts: string[] = [];
+      let last = a;
+      for (let i = a; i < b; ) {
+        const code = this.text.charCodeAt(i);
+        const low = this.text.charCodeAt(i + 1);
+        const len = code >= 0xd800 && code <= 0xdbff && low >= 0xdc00 && low <= 0xdfff ? 2 : 1;
+        const dot = dotOrig.has(i);
+        if (dot || (code >= 0x80 && DEFAULT_IGNORABLE.test(this.text.slice(i, i + len)))) {
+          parts.push(this.text.slice(last, i));
+          if (dot) parts.push(`[${this.text.slice(i, i + len)}]`);
+          last = i + len;
+        }
+        i += len;
       }
-      i += len;
-    }
-    parts.push(this.text.slice(last, b));
-    this.edit(from, to, parts.join(''));
+      parts.push(this.text.slice(last, b));
+      return parts.join('');
+    };
+    this.edit(from, to, build(this.origEnd(to - 1)));
+    const e = this.edits[this.edits.length - 1];
+    if (e && e.from === a) e.cutAt = build;
   }
 
   /** A link starting at `start`: counted, removed whole in remove mode; returns where scanning resumes. */
@@ -290,8 +309,31 @@ class Neutraliser {
   private scheme(k: number): number {
     const p = this.p;
     let e = k;
-    while (e - k < 40 && isSchemeChar(p[e])) e++;
-    if (p[e] !== ':' || e - k < 2) return -1;
+    // The whole token is read: tokens never overlap (one starts only after a non-scheme character), so this
+    // is linear however long a name an attacker writes. 。 counts as the dot it looks like.
+    let lastDot = -1;
+    while (isSchemeChar(p[e]) || p[e] === '\u3002') {
+      if (p[e] === '.' || p[e] === '\u3002') lastDot = e;
+      e++;
+    }
+    if (p[e] !== ':') return -1;
+    const r = /[A-Za-z]/.test(p[k]!) ? this.schemeAt(k, e) : -1;
+    if (r >= 0 || lastDot < k || lastDot + 1 >= e || !/[A-Za-z]/.test(p[lastDot + 1]!)) return r;
+    // `ftp.smb:…`: a client may take `smb:` on its own, so the last segment is tried as a scheme too; the dots
+    // before it are bracketed in an edit of their own, which ends where the scheme's begins.
+    const edits = this.edits.length;
+    if (this.mode !== 'strip-scheme') {
+      const from = this.at[k]!;
+      const to = this.at[lastDot + 1]!;
+      this.edits.push({ from, to, by: this.text.slice(from, to).replace(/[.\u3002\uff0e\uff61]/g, '[$&]') });
+    }
+    const seg = this.schemeAt(lastDot + 1, e);
+    if (seg < 0) this.edits.length = edits;
+    return seg;
+  }
+
+  private schemeAt(k: number, e: number): number {
+    const p = this.p;
     const name = p.slice(k, e).toLowerCase();
     if (DEFANGED.has(name)) return -1;
     let m = e + 1;
@@ -299,9 +341,9 @@ class Neutraliser {
     const slashes = m - e - 1;
     const next = p[m];
     // Prose in another script right after a colon (FILE:見積書) is not a link; after slashes it is a host (IDN).
-    if (!(isUrlChar(next) || (slashes > 0 && isLabelChar(next)))) return -1;
     const known = BARE_SCHEMES.has(name) || name.startsWith('ms-');
-    if (!(known || slashes >= 2)) return -1;
+    const more = isUrlChar(next) || next === '\u3002' || (slashes > 0 && isLabelChar(next));
+    if (known ? !(more || slashes > 0) : !(more && slashes >= 2)) return -1;
     if (name === 'data' && slashes === 0 && !/^[A-Za-z-]+\/|^,/.test(p.slice(m, m + 40))) return -1;
     // The authority: a host run (IDN allowed) up to its real end, then an optional :port.
     let authEnd = m;
@@ -322,7 +364,7 @@ class Neutraliser {
     if (resume >= 0) return resume;
     const slash = slashes > 0 ? p.slice(e + 1, m).replace(/\\/g, '/') : '';
     const defanged =
-      this.mode === 'strip-scheme' ? '' : RENAME[name] ? RENAME[name] + ':' + (slashes > 0 ? '//' : '') : `${name}[:${slash}]`;
+      this.mode === 'strip-scheme' ? '' : RENAME[name] ? RENAME[name] + ':' + (slashes > 0 ? '//' : '') : `${p.slice(k, e).replace(/[.\u3002]/g, '[$&]')}[:${slash}]`;
     this.edit(k, m, defanged);
     // userinfo is a phishing trick (https://bank.example@evil.example/): only the real host is shown
     if (userEnd > 0) {
@@ -335,7 +377,8 @@ class Neutraliser {
   /** `\\host\share` at k (two backslashes not preceded by a third, then a host character). */
   private unc(k: number): number {
     const p = this.p;
-    if (!(p[k] === '\\' && p[k + 1] === '\\' && p[k - 1] !== '\\' && (isLabelChar(p[k + 2]) || p[k + 2] === '?' || p[k + 2] === '.'))) return -1;
+    const after = p[k + 2];
+    if (!(p[k] === '\\' && p[k + 1] === '\\' && p[k - 1] !== '\\' && after !== undefined && after !== '\\' && !/\s/.test(after))) return -1;
     const run = this.hostRun(k + 2);
     const resume = this.startLink(k, Math.max(k + 2, run.hostEnd));
     if (resume >= 0) return resume;
@@ -347,14 +390,17 @@ class Neutraliser {
   private host(k: number): number {
     const p = this.p;
     const run = this.hostRun(k);
-    // Without dots there is no host here, but a scheme may follow prose in another script (詳細はhttps:):
-    // scanning goes on inside the run. After a host it resumes where the host ends, not the prose after it.
-    if (run.dots.length === 0) return k + 1;
+    // Scanning always goes on inside the run (a scheme may follow prose in another script: 詳細はhttps:, or
+    // sit in a last label that is not a host). Inner positions never start another run, so this stays linear,
+    // and an edit made here ends before any scheme that could start inside the run.
+    const next = k + 1;
+    if (run.dots.length === 0) return next;
     const inLink = k < this.linkEnd;
     const before = p[k - 1];
-    // the local part of an address, or userinfo (removed with its scheme)
-    if (p[run.end] === '@' || p[run.hostEnd] === '@') return run.hostEnd;
-    if (before === '@' && !inLink) return run.hostEnd;
+    // the local part of an address (a domain follows the @), or userinfo (removed with its scheme)
+    const at = p[run.end] === '@' ? run.end : p[run.hostEnd] === '@' ? run.hostEnd : -1;
+    if (at >= 0 && this.hostRun(at + 1).dots.length > 0) return next;
+    if (before === '@' && !inLink) return next;
     const ipv4 = run.labels.length === 4 && run.labels.every((l) => /^\d{1,3}$/.test(l));
     const www = run.labels.length > 1 && (run.labels[0] === 'www' || run.labels[0] === 'ftp');
     const tldAlpha = /^[a-z]{2,24}$|^xn--[a-z0-9-]{1,59}$/.test(run.tld);
@@ -365,20 +411,24 @@ class Neutraliser {
     }
     const pathFollows = p[after] === '/' && (tldAlpha || ipv4);
     if (inLink) {
-      if (k < this.authorityEnd || www || BARE_TLDS.has(run.tld) || ipv4) this.bracketDots(run, run.hostStart, run.hostEnd);
-      return run.hostEnd;
+      // the same rules as outside a link (a host/ in a path is a host), so a second pass finds nothing new
+      if (k < this.authorityEnd || www || pathFollows || BARE_TLDS.has(run.tld) || run.tld.startsWith('xn--') || ipv4) {
+        this.bracketDots(run, run.hostStart, run.hostEnd);
+      }
+      return next;
     }
     if (www || pathFollows) {
       const resume = this.startLink(run.hostStart, after);
       if (resume >= 0) return resume;
       this.bracketDots(run, run.hostStart, run.hostEnd);
-      return run.hostEnd;
+      return next;
     }
-    if (ipv4 || (BARE_TLDS.has(run.tld) && !/^\d+$/.test(run.labels[run.labels.length - 2] ?? ''))) {
+    const bareTld = BARE_TLDS.has(run.tld) || run.tld.startsWith('xn--');
+    if (ipv4 || (bareTld && !/^\d+$/.test(run.labels[run.labels.length - 2] ?? ''))) {
       this.count++;
       this.bracketDots(run, run.hostStart, run.hostEnd);
     }
-    return run.hostEnd;
+    return next;
   }
 
   run(): void {
@@ -389,7 +439,8 @@ class Neutraliser {
       const prev = p[k - 1];
       let next = -1;
       if (c === '\\') next = this.unc(k);
-      else if (isAsciiAlnum(c) && c > '9' && !isSchemeChar(prev)) next = this.scheme(k);
+      // a token starts after a non-scheme character, or after a dot that itself follows one (あ．javascript:)
+      else if (isAsciiAlnum(c) && (!isSchemeChar(prev) || (prev === '.' && !isSchemeChar(p[k - 2])))) next = this.scheme(k);
       if (next < 0 && isLabelChar(c) && !isLabelChar(prev) && !(prev !== undefined && this.dotAt(k - 1))) next = this.host(k);
       k = next > k ? next : k + 1;
     }

@@ -36,8 +36,13 @@ const CC =
   'a[cdefgilmnoqrstuwxz]|b[abdefghijmnorstvwyz]|c[acdfghiklmnoruvwxyz]|d[ejkmoz]|e[cegrstu]|f[ijkmor]|g[abdefghilmnpqrstuwy]|' +
   'h[kmnrtu]|i[delmnoqrst]|j[emop]|k[eghimnprwyz]|l[abcikrstuvy]|m[acdeghklmnopqrstuvwxyz]|n[acefgilopruz]|om|p[aefghklmnrstwy]|qa|' +
   'r[eosuw]|s[abcdeghijklmnortuvxyz]|t[cdfghjklmnortvwz]|u[agksyz]|v[aceginu]|w[fs]|y[et]|z[amw]';
-/** Country codes that are also common file extensions in office mail: with a scheme, www. or a path they count. */
-const FILE_LIKE_CC = new Set(['ai', 'md', 'pl', 'ps', 'py', 'rs', 'sh', 'cc', 'so', 'mp']);
+const ALL_CC = new Set(CC.split('|').flatMap((g) => (g.length === 2 ? [g] : [...g.slice(2, -1)].map((c) => g[0] + c))));
+/**
+ * Country codes that are also common file extensions (見積書.ai, README.md, ja.mo, libx.la): a bare name ending
+ * in one counts only under a second-level label (example.com.ar); with a scheme, www. or a path any name counts.
+ */
+const FILE_LIKE_CC = new Set(['ai', 'md', 'pl', 'ps', 'py', 'rs', 'sh', 'cc', 'so', 'mp', 'mo', 'la', 'ml', 'pm', 'do', 'bz', 'tk', 'ar', 'as']);
+const SECOND_LEVEL = new Set(['com', 'co', 'net', 'ne', 'org', 'or', 'gov', 'go', 'gob', 'edu', 'ed', 'ac', 'lg', 'gr', 'ad', 'mil', 'nic']);
 
 /**
  * Top-level domains that make a bare name (no scheme, no www., no path) a host: the country codes but those
@@ -45,7 +50,7 @@ const FILE_LIKE_CC = new Set(['ai', 'md', 'pl', 'ps', 'py', 'rs', 'sh', 'cc', 's
  * a file name far more often than a host); with a scheme, www. or a path any name counts.
  */
 const BARE_TLDS = new Set([
-  ...CC.split('|').flatMap((g) => (g.length === 2 ? [g] : [...g.slice(2, -1)].map((c) => g[0] + c))).filter((t) => !FILE_LIKE_CC.has(t)),
+  ...[...ALL_CC].filter((t) => !FILE_LIKE_CC.has(t)),
   ...(
     'com net org edu gov mil int info biz name pro aero coop museum mobi asia jobs travel tel cat xxx web shop ' +
     'app dev page site online xyz top club store tech blog cloud link click live work news email today world ' +
@@ -423,7 +428,8 @@ class Neutraliser {
       this.bracketDots(run, run.hostStart, run.hostEnd);
       return next;
     }
-    const bareTld = BARE_TLDS.has(run.tld) || run.tld.startsWith('xn--');
+    const second = run.labels[run.labels.length - 2] ?? '';
+    const bareTld = BARE_TLDS.has(run.tld) || run.tld.startsWith('xn--') || (ALL_CC.has(run.tld) && SECOND_LEVEL.has(second));
     if (ipv4 || (bareTld && !/^\d+$/.test(run.labels[run.labels.length - 2] ?? ''))) {
       this.count++;
       this.bracketDots(run, run.hostStart, run.hostEnd);

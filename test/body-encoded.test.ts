@@ -173,6 +173,23 @@ describe('in a mail: body, HTML <pre>, .txt attachment, forwarded mail', () => {
     expect(out.attachments.map((a) => uudecodeAll(a.content.toString('utf8')))).toEqual([[]]);
   });
 
+  it('a forwarded mail inside a mail: the delivered attachment decodes to nothing, the notice lists the block under it', async () => {
+    const inner = ['From: x@example.com', 'Subject: fwd', 'Content-Type: text/plain; charset=utf-8', '', ...BEFORE, ...UU, ...AFTER].join('\r\n');
+    const raw = mail(
+      ['Content-Type: multipart/mixed; boundary=b'],
+      ['--b', 'Content-Type: text/plain; charset=utf-8', '', '転送します。', '--b', 'Content-Type: message/rfc822', 'Content-Disposition: attachment; filename=fwd.eml', '', inner, '--b--', ''].join('\r\n'),
+    );
+    const res = await sanitizeMessage('menc4', raw, ctx);
+    const out = await simpleParser(res.mail);
+    const lines = out.text?.split('\n') ?? [];
+    expect(lines).toContain('・fwd.eml — 変換: 添付されたメールをテキスト化しました(中の添付ファイルは一覧のみ)');
+    expect(lines).toContain('  ・invoice.exe — 削除: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64)を削除しました');
+    expect(out.attachments).toHaveLength(1);
+    const delivered = out.attachments[0]!.content.toString('utf8');
+    expect(uudecodeAll(delivered)).toEqual([]);
+    expect(delivered).toContain([...BEFORE, MARK, ...AFTER].join('\n'));
+  });
+
   it("a forwarded mail's body: cut, listed as a removed entry", async () => {
     const inner = ['From: x@example.com', 'Subject: fwd', 'Content-Type: text/plain; charset=utf-8', '', ...BEFORE, ...UU, ...AFTER].join('\r\n');
     const res = await sanitizePart({ name: 'fwd.eml', declaredType: 'message/rfc822', bytes: Buffer.from(inner), depth: 0 }, ctx);

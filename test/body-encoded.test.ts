@@ -114,6 +114,15 @@ describe('uuencode is cut, the text around it kept', () => {
     expect(r.blocks[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('data whose begin line is gone (or spelt BEGIN) is cut too', () => {
+    const headless = [...BEFORE, ...UU.slice(1), ...AFTER].join('\n');
+    expect(cutEncodedBlocks(headless).text).toBe([...BEFORE, '[符号化されたファイルを削除しました: uuencode]', ...AFTER].join('\n'));
+    const split = [...BEFORE, ...UU.slice(0, 3), 'ここで本文が割り込みます', ...UU.slice(3), ...AFTER].join('\n');
+    expect(cutEncodedBlocks(split).text).toBe([...BEFORE, MARK, 'ここで本文が割り込みます', '[符号化されたファイルを削除しました: uuencode]', ...AFTER].join('\n'));
+    const upper = [...BEFORE, 'BEGIN 644 invoice.exe', ...UU.slice(1), ...AFTER].join('\n');
+    expect(cutEncodedBlocks(upper).text).toBe([...BEFORE, MARK, ...AFTER].join('\n'));
+  });
+
   it('a begin line with no data after it is prose and stays', () => {
     const text = 'begin 644 で始まる行は uuencode の開始行です。\nbegin 644 x\nこれは本文です。';
     expect(cutEncodedBlocks(text)).toEqual({ text, blocks: [] });

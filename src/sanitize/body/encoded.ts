@@ -83,7 +83,10 @@ function decodesToFile(b64: string): boolean {
   return false;
 }
 
-const UU_BEGIN = /^begin(?:-base64)?[ \t]+([0-7]{1,4})(?:[ \t]+([^\n]*))?$/;
+/** Some decoders take `BEGIN` too. */
+const UU_BEGIN = /^begin(?:-base64)?[ \t]+([0-7]{1,4})(?:[ \t]+([^\n]*))?$/i;
+/** A full uuencode data line: `M` (45 bytes) and 60 characters, the signature of data whose begin line is gone. */
+const isFullUuLine = (s: string): boolean => s.length >= 59 && s.length <= 62 && s[0] === 'M' && isUuLine(s);
 const XX_CHARS = '+-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** uuencode writes at most 61 characters a line; CSV quoting (doubled quotes) can make that twice as long. */
@@ -153,7 +156,7 @@ export function cutEncodedBlocks(text: string): { text: string; blocks: EncodedB
 
     const uu = UU_BEGIN.exec(body.trimEnd());
     if (uu) {
-      const base64 = body.startsWith('begin-base64');
+      const base64 = /^begin-base64/i.test(body);
       let j = i + 1;
       while (j < lines.length && strip(lines[j]!).trim() === '') j++;
       let xx = false;
@@ -221,6 +224,19 @@ export function cutEncodedBlocks(text: string): { text: string; blocks: EncodedB
       }
     }
 
+    // Three or more full uuencode lines without a begin line (cut from a longer block, or written without it).
+    if (isFullUuLine(body.trimEnd())) {
+      let j = i;
+      while (j < lines.length && isFullUuLine(strip(lines[j]!).trimEnd())) j++;
+      if (j - i >= 3) {
+        while (j < lines.length && isUuLine(strip(lines[j]!).trimEnd())) j++;
+        if (j < lines.length && /^end\s*$/i.test(strip(lines[j]!))) j++;
+        cut({ kind: 'uuencode', name: '' }, i, j);
+        i = j;
+        continue;
+      }
+    }
+
     // A run of whole base64 lines, as mail and PEM write them.
     if (body.length >= 16 && B64_LINE.test(body.trimEnd())) {
       let j = i;
@@ -270,5 +286,5 @@ export function cutEncodedBlocks(text: string): { text: string; blocks: EncodedB
 
 /** Cheap pre-check: most text has no candidate at all and is returned as it is. */
 function mayContainBlock(text: string): boolean {
-  return /begin|=ybegin|BinHex|\[符号化|[A-Za-z0-9+/]{16}/.test(text);
+  return /begin|=ybegin|BinHex|\[符号化|[A-Za-z0-9+/]{16}/i.test(text) || /^[ \t>]*M[\x20-\x60]{58}/m.test(text);
 }

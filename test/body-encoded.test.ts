@@ -73,7 +73,7 @@ const BEFORE = ['山田様', '', 'お世話になっております。請求書�
 const AFTER = ['', 'よろしくお願いいたします。', '-- ', '株式会社サンプル 経理部'];
 const UU = uuencode('invoice.exe', PE);
 const MARK = '[符号化されたファイルを削除しました: uuencode invoice.exe]';
-const NOTICE_LINE = '・invoice.exe(本文中のuuencode) — 削除: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64)を削除しました';
+const NOTICE_LINE = '・invoice.exe(本文中のuuencode) — 削除: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64等)を削除しました';
 
 function mail(headers: string[], body: string): Buffer {
   return Buffer.from(['From: a@example.com', 'To: b@example.lg.jp', 'Subject: test', 'MIME-Version: 1.0', ...headers, '', body].join('\r\n'), 'utf8');
@@ -177,7 +177,7 @@ describe('in a mail: body, HTML <pre>, .txt attachment, forwarded mail', () => {
     );
     const res = await sanitizeMessage('menc3', raw, ctx);
     const out = await simpleParser(res.mail);
-    expect(out.text?.split('\n')).toContain('・readme.txt — 変換: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64)を削除しました');
+    expect(out.text?.split('\n')).toContain('・readme.txt — 変換: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64等)を削除しました');
     expect(res.manifest.parts).toMatchObject([{ name: 'readme.txt', action: 'text', reason: 'ENCODED_BINARY' }]);
     expect(out.attachments.map((a) => uudecodeAll(a.content.toString('utf8')))).toEqual([[]]);
   });
@@ -192,7 +192,7 @@ describe('in a mail: body, HTML <pre>, .txt attachment, forwarded mail', () => {
     const out = await simpleParser(res.mail);
     const lines = out.text?.split('\n') ?? [];
     expect(lines).toContain('・fwd.eml — 変換: 添付されたメールをテキスト化しました(中の添付ファイルは一覧のみ)');
-    expect(lines).toContain('  ・invoice.exe — 削除: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64)を削除しました');
+    expect(lines).toContain('  ・invoice.exe — 削除: テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64等)を削除しました');
     expect(out.attachments).toHaveLength(1);
     const delivered = out.attachments[0]!.content.toString('utf8');
     expect(uudecodeAll(delivered)).toEqual([]);
@@ -282,6 +282,14 @@ describe('yEnc, BinHex, base64', () => {
     expect(cutEncodedBlocks(wrap(pe, 64).join('\n')).text).toBe('[符号化されたファイルを削除しました: base64]');
     const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), random(200)]).toString('base64');
     expect(cutEncodedBlocks(`添付: ${pdf}`).text).toBe('添付: [符号化されたファイルを削除しました: base64]');
+  });
+
+  it('hex dumps of a file go too (4D5A…), a hash stays', () => {
+    const hex = PE.toString('hex').toUpperCase();
+    expect(cutEncodedBlocks(`実行してください:\n${wrap(hex, 64).join('\n')}\n以上`).text).toBe('実行してください:\n[符号化されたファイルを削除しました: hex]\n以上');
+    expect(cutEncodedBlocks(`"payload":"${hex}"`).text).toBe('"payload":"[符号化されたファイルを削除しました: hex]"');
+    const sha512 = 'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
+    expect(cutEncodedBlocks(`SHA-512: ${sha512}`).blocks).toEqual([]);
   });
 
   it('short tokens and small non-file base64 stay', () => {

@@ -10,7 +10,7 @@
 
 import { sha256 } from '../hash.js';
 
-export type EncodedKind = 'uuencode' | 'xxencode' | 'yenc' | 'binhex' | 'base64';
+export type EncodedKind = 'uuencode' | 'xxencode' | 'yenc' | 'binhex' | 'base64' | 'hex';
 
 export interface EncodedBlock {
   kind: EncodedKind;
@@ -29,7 +29,7 @@ const MARKER_PREFIX = '[符号化されたファイルを削除しました: ';
  * A marker line we wrote earlier: recognised again so cutting twice reports the same blocks. Patterns here use
  * [^\n], never '.': JS '.' stops at U+2028, and such a character in a declared name must not hide a block.
  */
-const MARKER = /^\[符号化されたファイルを削除しました: (uuencode|xxencode|yenc|binhex|base64)(?: ([^\n]{1,300}))?\]\r?$/;
+const MARKER = /^\[符号化されたファイルを削除しました: (uuencode|xxencode|yenc|binhex|base64|hex)(?: ([^\n]{1,300}))?\]\r?$/;
 
 /** Any base64 run at least this long is a file, whatever it decodes to (6 KB of bytes). */
 export const BASE64_FILE_CHARS = 8192;
@@ -74,8 +74,18 @@ const B64_TOKEN = /[A-Za-z0-9+/]{64,}={0,2}/g;
 /** Quote marks and indentation a forwarded or quoted block may carry in front of every line. */
 const PREFIX = /^[ \t]*(?:>[ \t]?)*/;
 
+/** A run of hex digits only (4D5A9000…) is read as hex, at both nibble alignments; others as base64. */
+const isHex = (s: string): boolean => /^[0-9A-Fa-f]+$/.test(s);
+function hexToFile(hex: string): boolean {
+  return [0, 1].some((shift) => {
+    const head = hex.slice(shift, shift + 600);
+    return hasFileMagic(Buffer.from(head.slice(0, head.length - (head.length % 2)), 'hex'));
+  });
+}
+
 /** Decoded at each of the four character alignments: a prefix of 1-3 stray characters must not hide a file. */
 function decodesToFile(b64: string): boolean {
+  if (isHex(b64)) return hexToFile(b64);
   for (let shift = 0; shift < 4; shift++) {
     const head = b64.slice(shift, shift + 400);
     if (hasFileMagic(Buffer.from(head.slice(0, head.length - (head.length % 4)), 'base64'))) return true;
@@ -250,8 +260,9 @@ export function cutEncodedBlocks(text: string): { text: string; blocks: EncodedB
         j++;
         if (s.endsWith('=')) break;
       }
-      if (chars >= BASE64_FILE_CHARS || (chars >= BASE64_MAGIC_MIN_CHARS && decodesToFile(parts.join('')))) {
-        cut({ kind: 'base64', name: '' }, i, j);
+      const joined = parts.join('');
+      if (chars >= BASE64_FILE_CHARS || (chars >= BASE64_MAGIC_MIN_CHARS && decodesToFile(joined))) {
+        cut({ kind: isHex(joined) ? 'hex' : 'base64', name: '' }, i, j);
         i = j;
         continue;
       }
@@ -265,7 +276,7 @@ export function cutEncodedBlocks(text: string): { text: string; blocks: EncodedB
       const found: EncodedBlock[] = [];
       const replaced = line.text.replace(B64_TOKEN, (tok) => {
         if (tok.length >= BASE64_FILE_CHARS || decodesToFile(tok)) {
-          const b: EncodedBlock = { kind: 'base64', name: '' };
+          const b: EncodedBlock = { kind: isHex(tok) ? 'hex' : 'base64', name: '' };
           found.push({ ...b, size: tok.length, sha256: sha256(Buffer.from(tok, 'latin1')) });
           return marker(b);
         }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
+import { clickable } from './helpers/clickable.js';
 
 const ctx = { config: loadConfig({ env: {} }), log: silentLogger };
 const exe = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(300, 0x41)]);
@@ -26,5 +27,26 @@ describe('a mail attached to a mail', () => {
       expect(text).not.toContain(exe.toString('base64').slice(0, 40));
       expect(res.entries).toMatchObject([{ name: 'invoice.exe', action: 'removed', reason: 'NESTED_IN_MESSAGE' }]);
     }
+  });
+});
+
+describe('a forwarded mail: the headers and names shown as text are neutralised too', () => {
+  it('From, Subject and the removed attachment names carry no clickable link', async () => {
+    const mail = [
+      'From: "https://evil.example/login" <phish@evil.example>', 'To: staff@example.lg.jp',
+      'Subject: =?UTF-8?B?' + Buffer.from('確認 www.evil.example と \\\\evil\\share').toString('base64') + '?=', 'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary=in', '', '--in', 'Content-Type: text/plain; charset=utf-8', '', '本文 file:///C:/x.exe', '--in',
+      'Content-Type: application/octet-stream; name="www.evil.example.exe"', 'Content-Transfer-Encoding: base64', '', exe.toString('base64'), '--in--', '',
+    ].join('\r\n');
+    const res = await sanitizePart({ name: 'fwd.eml', declaredType: 'message/rfc822', bytes: Buffer.from(mail), depth: 0 }, ctx);
+    const text = res.output!.bytes.toString('utf8');
+    expect(text).toBe(
+      [
+        'From: hxxps://evil[.]example/login <phish@evil.example>', 'To: staff@example.lg.jp', 'Subject: 確認 www[.]evil[.]example と [\\][\\]evil\\share', '',
+        '本文 file[:///]C:/x.exe', '', '---- 添付ファイル(削除済み) ----', '・www[.]evil[.]example[.]exe', '',
+      ].join('\n'),
+    );
+    expect(clickable(text).links).toEqual([]);
+    expect(res.entries).toMatchObject([{ name: 'www.evil.example.exe', action: 'removed', reason: 'NESTED_IN_MESSAGE' }]);
   });
 });

@@ -6,6 +6,7 @@ import { neutraliseCell, neutraliseDelimited, parseDelimited } from '../src/sani
 import { sanitizePart } from '../src/sanitize/parts.js';
 import { convertTextBounded } from '../src/sanitize/convert/text-thread.js';
 import { WorkBudget } from '../src/sanitize/work-budget.js';
+import { clickable } from './helpers/clickable.js';
 
 const config = loadConfig({ env: {}, overrides: {} });
 const ctx = { config, log: silentLogger };
@@ -151,5 +152,43 @@ describe('big text attachments are converted in a heap-limited thread', () => {
     const r = await sanitizePart({ name: 'late.txt', declaredType: 'text/plain', bytes: Buffer.alloc(4 << 20, 'late text\n'), depth: 0 },
       { ...ctx, budget: new WorkBudget(30) });
     expect(r).toEqual({ detectedType: 'text/plain', action: 'held', reason: 'WORK_BUDGET' });
+  });
+});
+
+describe('text attachments are written through the one funnel (links, encoded files)', () => {
+  const part = (name: string, declaredType: string, text: string) =>
+    sanitizePart({ name, declaredType, bytes: Buffer.from(text, 'utf8'), depth: 0 }, ctx);
+
+  it('.txt: every link form neutralised, nothing clickable by the independent matcher', async () => {
+    const r = await part('links.txt', 'text/plain', '社内: \\\\fs01\\share\\x.exe\r\n外部: ｈｔｔｐｓ：／／例え．jp/a と www.evil。com\r\nfile:///C:/x.exe\r\n');
+    expect(r).toMatchObject({ action: 'text', reason: 'TEXT_DECODED' });
+    const text = r.output!.bytes.toString('utf8');
+    expect(text).toBe('社内: [\\][\\]fs01\\share\\x.exe\r\n外部: hxxps://例え[．]jp/a と www[.]evil[。]com\r\nfile[:///]C:/x.exe\r\n');
+    expect(clickable(text).links).toEqual([]);
+  });
+
+  it('CSV: links neutralised inside cells, always in neutralise mode, formula guard kept', async () => {
+    const removing = { config: loadConfig({ env: {}, overrides: { sanitize: { links: 'remove' } } }), log: silentLogger };
+    const csv = 'url,memo\r\nhttps://evil.example/ =1+2,=HYPERLINK("http://x.example")\r\n';
+    for (const c of [ctx, removing]) {
+      const r = await sanitizePart({ name: 'list.csv', declaredType: 'text/csv', bytes: Buffer.from(csv), depth: 0 }, c);
+      expect(r).toMatchObject({ action: 'text', reason: 'CSV_NEUTRALISED' });
+      expect(r.output!.bytes.toString('utf8')).toBe(BOM + 'url,memo\r\nhxxps://evil[.]example/ =1+2,"\'=HYPERLINK(""hxxp://x[.]example"")"\r\n');
+    }
+  });
+
+  it('HTML attachment: a uuencode block in <pre> is cut and the reason says so', async () => {
+    const uu = ['begin 644 a.exe', 'M35I0``(````$``\\\\`__\\\\``+@`````````0```````````````````````````', '`', 'end'].join('\n');
+    const html = `<html><body><p>前文</p><pre>${uu.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</pre><p>後文</p></body></html>`;
+    const r = await part('page.html', 'text/html', html);
+    expect(r).toMatchObject({ action: 'text', reason: 'ENCODED_BINARY' });
+    expect(r.output!.bytes.toString('utf8')).toBe('前文\n\n[符号化されたファイルを削除しました: uuencode a.exe]\n\n後文');
+  });
+
+  it('a .txt with a base64 executable: cut, rest exact, reason ENCODED_BINARY', async () => {
+    const exe = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(600, 0x90)]).toString('base64');
+    const r = await part('note.txt', 'text/plain', `鍵:\n${exe.match(/.{1,76}/g)!.join('\n')}\n以上です。`);
+    expect(r).toMatchObject({ action: 'text', reason: 'ENCODED_BINARY' });
+    expect(r.output!.bytes.toString('utf8')).toBe('鍵:\n[符号化されたファイルを削除しました: base64]\n以上です。');
   });
 });

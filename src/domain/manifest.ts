@@ -30,6 +30,8 @@ export interface BodyManifest {
   charset: string;
   declaredCharset?: string;
   linksNeutralised: number;
+  /** Inline-encoded files (uuencode, yEnc, BinHex, base64) cut from the body; absent when none. */
+  encodedBlocksRemoved?: number;
 }
 
 /** manifest.json as BRIEF §5: the CLI, API and web view all show this. */

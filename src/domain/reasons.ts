@@ -40,6 +40,8 @@ export const REASONS = {
   MIME_LIMIT: 'メール構造が複雑すぎるため以降の部分を保留しました',
   MESSAGE_TO_TEXT: '添付されたメールをテキスト化しました(中の添付ファイルは一覧のみ)',
   NESTED_IN_MESSAGE: '添付されたメールの中の添付ファイルのため削除しました(原本は保管されています)',
+  ENCODED_BINARY: 'テキスト中に埋め込まれた符号化ファイル(uuencode・yEnc・BinHex・base64等)を削除しました',
+  MESSAGE_PARTIAL: '分割されたメール(message/partial)の断片のため削除しました(原本は保管されています)',
 } as const;
 
 export type ReasonCode = keyof typeof REASONS;

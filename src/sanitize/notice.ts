@@ -1,6 +1,8 @@
 /** The Japanese notice block at the top of every forwarded body (BRIEF §5). */
 import type { PartAction } from '../domain/manifest.js';
 import { REASONS, type ReasonCode } from '../domain/reasons.js';
+import type { EncodedBlock } from './body/encoded.js';
+import { neutraliseLinks } from './body/links.js';
 
 export interface NoticeItem {
   name: string;
@@ -32,10 +34,17 @@ function itemLines(items: NoticeItem[]): string[] {
   const lines: string[] = [];
   for (const item of items) {
     const indent = '  '.repeat(Math.max(0, Math.min(item.depth ?? 0, 10)));
-    lines.push(`${indent}・${oneLine(item.name) || '(名前なし)'} — ${VERB[item.action]}: ${REASONS[item.reason] ?? item.reason}`);
+    // Names come from the sender (file names, archive entries): never clickable, whatever the link mode.
+    const name = neutraliseLinks(oneLine(item.name), 'neutralise').text;
+    lines.push(`${indent}・${name || '(名前なし)'} — ${VERB[item.action]}: ${REASONS[item.reason] ?? item.reason}`);
     if (item.url) lines.push(`${indent}  ${oneLine(item.url)}`);
   }
   return lines;
+}
+
+/** One notice line per inline-encoded file cut from the body: 「・invoice.exe(本文中のuuencode) — 削除: …」. */
+export function encodedBlockItems(blocks: EncodedBlock[], where = '本文'): NoticeItem[] {
+  return blocks.map((b) => ({ name: `${b.name || '(名前なし)'}(${where}中の${b.kind})`, action: 'removed', reason: 'ENCODED_BINARY' }));
 }
 
 /**

@@ -81,6 +81,9 @@ export async function sanitizePart(input: PartInput, outer: SanitizeContext): Pr
   const budget = ctx.budget!;
   const fallbackType = 'application/octet-stream';
   if (input.bytes.length > ctx.config.sanitize.limits.attachmentBytes) return { detectedType: fallbackType, action: 'held', reason: 'TOO_LARGE' };
+  // A fragment of a split mail (RFC 2046 §5.2.2) is never reassembled nor passed on as text: its inner entity
+  // could be any file. The declared type only ever makes us stricter.
+  if (/^message\/partial\b/i.test(input.declaredType)) return { detectedType: 'message/partial', action: 'removed', reason: 'MESSAGE_PARTIAL' };
   let detected: Classified = { mime: fallbackType, kind: 'unknown' };
   try {
     detected = await classify(input.bytes, input.name, input.declaredType);

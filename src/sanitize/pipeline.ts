@@ -5,7 +5,7 @@ import { EVT } from '../log.js';
 import { composeMail } from './compose.js';
 import { sha256 } from './hash.js';
 import { parseMail } from './mime/parse.js';
-import { renderNotice, type NoticeItem } from './notice.js';
+import { encodedBlockItems, renderNotice, type NoticeItem } from './notice.js';
 import { sanitizePart, withBudget } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 
@@ -87,6 +87,7 @@ export async function sanitizeMessage(id: string, raw: Buffer, outer: SanitizeCo
   const base = config.web.publicUrl.replace(/\/$/, '');
   const items = noticeItems(parts, (i) => `${base}/messages/${id}/parts/${i}`);
   if (parsed.truncated) items.push({ name: '(メール本文・構造)', action: 'held', reason: 'MIME_LIMIT', url: `${base}/messages/${id}` });
+  items.push(...encodedBlockItems(parsed.body.encoded ?? []));
   const text = `${renderNotice(s.noticeHeader, items)}${parsed.body.text}\n`;
   const mail = await composeMail({
     id, hostname: config.hostname, headers: parsed.headers, text,
@@ -98,6 +99,7 @@ export async function sanitizeMessage(id: string, raw: Buffer, outer: SanitizeCo
     body: {
       from: parsed.body.from, charset: parsed.body.charset, linksNeutralised: parsed.body.linksNeutralised,
       ...(parsed.body.declaredCharset ? { declaredCharset: parsed.body.declaredCharset } : {}),
+      ...(parsed.body.encoded?.length ? { encodedBlocksRemoved: parsed.body.encoded.length } : {}),
     },
     parts,
   };

@@ -1,6 +1,8 @@
 /** HTML mail → readable plain text: structure kept as lines, nothing executable or hidden kept. */
 import { convert, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
-import { neutraliseLinks, type LinkMode } from './links.js';
+import type { EncodedBlock } from './encoded.js';
+import type { LinkMode } from './links.js';
+import { safeText } from './safe-text.js';
 
 /** HTML bigger than this (characters) is cut before conversion: the converter's time and memory grow with it. */
 export const MAX_HTML_CHARS = 4_000_000;
@@ -164,8 +166,11 @@ function options(mode: LinkMode, sourceLength: number): HtmlToTextOptions {
   };
 }
 
-/** HTML → plain text with links neutralised. Never throws: on a converter failure the tags are stripped crudely. */
-export function htmlToPlainText(html: string, mode: LinkMode): { text: string; linksNeutralised: number } {
+/**
+ * HTML → plain text with encoded files cut and links neutralised. Never throws: on a converter failure the tags
+ * are stripped crudely.
+ */
+export function htmlToPlainText(html: string, mode: LinkMode): { text: string; linksNeutralised: number; encoded: EncodedBlock[] } {
   const flat = flattenDeepNesting(html);
   let text: string;
   try {
@@ -181,6 +186,6 @@ export function htmlToPlainText(html: string, mode: LinkMode): { text: string; l
     .replace(/[ \t]+\n/g, '\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
-  const linked = neutraliseLinks(text, mode);
-  return { text: linked.text, linksNeutralised: linked.count };
+  const safe = safeText(text, mode);
+  return { text: safe.text, linksNeutralised: safe.linksNeutralised, encoded: safe.encoded };
 }

@@ -1,93 +1,475 @@
 /**
- * URL neutralisation for text that crosses into LGWAN: staff must still be able to read where a
- * link pointed, but no mail client may turn it into something clickable.
+ * Link neutralisation for every text that crosses into LGWAN (bodies, notice names, forwarded headers, text
+ * attachments): staff must still be able to read where a link pointed, but no mail client may turn it into
+ * something clickable (docs/RELIABILITY.md, "Text we write").
+ *
+ * Matching runs on a probe of the text: each character NFKC-normalised on its own (full-width
+ * ｈｔｔｐｓ：／／ becomes https://), invisible characters (soft hyphen, zero-width space, other default-ignorable
+ * code points) dropped, and the ideographic full stop 。 read as a dot next to a Latin letter or digit (IDNA
+ * reads it as a dot; in Japanese prose it ends sentences). Edits are made on the original text, so Japanese prose around a link comes out exactly as it was.
+ *
+ * Three rules, each applied wherever it matches, in one left-to-right pass with bounded look-ahead (linear):
+ *  - a scheme (`https:`, `file:`, `smb://`, `mailto:`, `javascript:`, any `name://`) is defanged;
+ *  - a UNC path (`\\host\share`, also `¥¥` and full-width backslashes) loses its double backslash;
+ *  - the dots of a host name are bracketed (`example[.]com`): after a scheme, after `www.`/`ftp.`, before a
+ *    path, an IPv4 address, or a bare name with a known top-level domain (`例え.jp`, `example.com`).
+ * Bare e-mail addresses (`taro@example.jp`) are left readable: clicking one only opens the staff member's own
+ * composer. `mailto:` links are defanged like any other scheme.
  */
 
 export type LinkMode = 'neutralise' | 'strip-scheme' | 'remove';
 
-// Characters a URL may contain in running text (RFC 3986 plus %); anything else, including all
-// non-ASCII (Japanese prose often touches URLs directly), ends it.
-const U = "[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=%]";
-const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-// Lookbehinds keep matches at token starts only, which also keeps the scan linear on long runs.
-const LINK = new RegExp(
-  [
-    `(?<![A-Za-z0-9+.-])(?:https?|s?ftp|ftps|file|wss?):\\/\\/${U}+`,
-    `(?<![A-Za-z0-9+.-])mailto:${U}+`,
-    `(?<![A-Za-z0-9.@/:_-])www\\.${U}+`,
-    `(?<![A-Za-z0-9.@/:_%-])(?:${HOST_LABEL}\\.){1,10}[A-Za-z]{2,24}(?::\\d{1,5})?\\/${U}*`,
-    `(?<![A-Za-z0-9.@/:_%-])(?:\\d{1,3}\\.){3}\\d{1,3}(?::\\d{1,5})?\\/${U}*`,
-  ].join('|'),
-  'gi',
-);
+/** Schemes that mail clients or Windows open even without `//`, when something follows the colon. */
+const BARE_SCHEMES = new Set([
+  'http', 'https', 'ftp', 'ftps', 'sftp', 'file', 'smb', 'cifs', 'nfs', 'afp', 'webdav', 'ldap', 'ldaps', 'ssh', 'telnet',
+  'tn3270', 'rlogin', 'irc', 'ircs', 'news', 'snews', 'nntp', 'gopher', 'wais', 'prospero', 'mailto', 'javascript',
+  'vbscript', 'livescript', 'data', 'mhtml', 'mk', 'its', 'res', 'shell', 'search', 'search-ms', 'callto', 'sip', 'sips',
+  'xmpp', 'im', 'skype', 'outlook', 'onenote', 'notes', 'webcal', 'feed', 'magnet', 'jar', 'view-source', 'intent',
+  'ws', 'wss', 'rdp', 'vnc', 'steam', 'zoommtg', 'msteams', 'hcp', 'jnlp', 'sms',
+]);
+/** Our own defanged forms (and common ones): already safe, left as they are. */
+const DEFANGED = new Set(['hxxp', 'hxxps', 'fxp', 'fxps', 'sfxp', 'wxs', 'wxss', 'hxxxp', 'h**p', 'h**ps']);
+const RENAME: Record<string, string> = { http: 'hxxp', https: 'hxxps', ftp: 'fxp', ftps: 'fxps', sftp: 'sfxp', ws: 'wxs', wss: 'wxss' };
 
-/** Trailing punctuation belongs to the sentence, and a `)` only to the URL if it opened one. */
+/** Every two-letter country code (ISO 3166 and the IANA extras), as linkify-it lists them. */
+const CC =
+  'a[cdefgilmnoqrstuwxz]|b[abdefghijmnorstvwyz]|c[acdfghiklmnoruvwxyz]|d[ejkmoz]|e[cegrstu]|f[ijkmor]|g[abdefghilmnpqrstuwy]|' +
+  'h[kmnrtu]|i[delmnoqrst]|j[emop]|k[eghimnprwyz]|l[abcikrstuvy]|m[acdeghklmnopqrstuvwxyz]|n[acefgilopruz]|om|p[aefghklmnrstwy]|qa|' +
+  'r[eosuw]|s[abcdeghijklmnortuvxyz]|t[cdfghjklmnortvwz]|u[agksyz]|v[aceginu]|w[fs]|y[et]|z[amw]';
+const ALL_CC = new Set(CC.split('|').flatMap((g) => (g.length === 2 ? [g] : [...g.slice(2, -1)].map((c) => g[0] + c))));
 /**
- * Drops trailing punctuation that belongs to the sentence, not the URL. Linear: the bracket balance is
- * counted once and updated as characters are dropped (a URL of 20,000 ')' must not cost seconds).
+ * Country codes that are also common file extensions (見積書.ai, README.md, ja.mo, libx.la): a bare name ending
+ * in one counts only under a second-level label (example.com.ar); with a scheme, www. or a path any name counts.
  */
-function trimUrl(url: string): string {
-  let end = url.length;
-  let open = 0;
-  let close = 0;
-  for (const ch of url) {
-    if (ch === '(') open++;
-    else if (ch === ')') close++;
+const FILE_LIKE_CC = new Set(['ai', 'md', 'pl', 'ps', 'py', 'rs', 'sh', 'cc', 'so', 'mp', 'mo', 'la', 'ml', 'pm', 'do', 'bz', 'tk', 'ar', 'as']);
+const SECOND_LEVEL = new Set(['com', 'co', 'net', 'ne', 'org', 'or', 'gov', 'go', 'gob', 'edu', 'ed', 'ac', 'lg', 'gr', 'ad', 'mil', 'nic']);
+
+/**
+ * Top-level domains that make a bare name (no scheme, no www., no path) a host: the country codes but those
+ * above, common generic ones, and the reserved and internal names. `.zip` and `.mov` are left out (資料.zip is
+ * a file name far more often than a host); with a scheme, www. or a path any name counts.
+ */
+const BARE_TLDS = new Set([
+  ...[...ALL_CC].filter((t) => !FILE_LIKE_CC.has(t)),
+  ...(
+    'com net org edu gov mil int info biz name pro aero coop museum mobi asia jobs travel tel cat xxx web shop ' +
+    'app dev page site online xyz top club store tech blog cloud link click live work news email today world ' +
+    'tokyo osaka nagoya yokohama kyoto okinawa example test invalid localhost local internal lan corp home onion arpa'
+  ).split(' '),
+]);
+
+function asciiTable(chars: string): Uint8Array {
+  const t = new Uint8Array(128);
+  for (const ch of chars) t[ch.charCodeAt(0)] = 1;
+  return t;
+}
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const T_ALNUM = asciiTable(ALNUM);
+const T_SCHEME = asciiTable(ALNUM + '+.-');
+const T_URL = asciiTable(ALNUM + "-._~:/?#[]@!$&'()*+,;=%\\");
+const inTable = (t: Uint8Array, c: string | undefined): boolean => c !== undefined && c.charCodeAt(0) < 128 && t[c.charCodeAt(0)] === 1;
+const isAsciiAlnum = (c: string | undefined): boolean => inTable(T_ALNUM, c);
+const isSchemeChar = (c: string | undefined): boolean => inTable(T_SCHEME, c);
+const NON_ASCII_LABEL = /^[\p{L}\p{N}\p{M}]$/u;
+/** Per BMP code unit: 0 not yet known, 1 label character, 2 not (a Unicode property test per character is slow). */
+const LABEL_CACHE = new Uint8Array(0x10000);
+/** A host label character: ASCII letter, digit, hyphen, or any letter/digit of another script (IDN). */
+function isLabelChar(c: string | undefined): boolean {
+  if (c === undefined) return false;
+  const n = c.charCodeAt(0);
+  if (n < 0x80) return (n >= 0x30 && n <= 0x39) || (n >= 0x41 && n <= 0x5a) || (n >= 0x61 && n <= 0x7a) || n === 0x2d;
+  let known = LABEL_CACHE[n]!;
+  if (known === 0) {
+    // surrogates stand for letters of other planes; the ideographic full stop is a dot, never a letter
+    known = n !== 0x3002 && ((n >= 0xd800 && n <= 0xdfff) || NON_ASCII_LABEL.test(c)) ? 1 : 2;
+    LABEL_CACHE[n] = known;
   }
-  const hasSquare = url.includes('[');
-  while (end > 0) {
-    const last = url[end - 1]!;
-    if ('.,;:!?\'"*'.includes(last)) end--;
-    else if (last === ')' && open < close) {
-      end--;
-      close--;
-    } else if (last === ']' && !hasSquare) end--;
-    else break;
-  }
-  return url.slice(0, end);
+  return known === 1;
+}
+/** Characters a URL may contain in running text (RFC 3986 plus % and the backslash browsers accept). */
+const isUrlChar = (c: string | undefined): boolean => inTable(T_URL, c);
+
+interface Probe {
+  /** The normalised text that is matched. */
+  p: string;
+  /** at[i]: index in the original text of the character probe character i came from; at[p.length] = text.length. */
+  at: Int32Array;
 }
 
-function bracketDots(host: string): string {
-  return host.replace(/\./g, '[.]');
+const DEFAULT_IGNORABLE = /^\p{Default_Ignorable_Code_Point}$/u;
+
+function probeChar(ch: string, cache: Map<string, string>): string {
+  let m = cache.get(ch);
+  if (m === undefined) {
+    if (DEFAULT_IGNORABLE.test(ch)) m = '';
+    else {
+      m = ch.normalize('NFKC');
+      // NFKC keeps the ideographic full stop (｡ becomes 。); ¥ is the backslash in Japanese code pages.
+      if (m === '\u00a5') m = '\\';
+    }
+    cache.set(ch, m);
+  }
+  return m;
 }
 
-/** Neutralise one matched URL; returns undefined when there is nothing link-like left to change. */
-function neutraliseOne(url: string, mode: LinkMode): string {
-  if (mode === 'remove') return '';
-  let scheme = '';
-  let rest = url;
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):(\/\/)?/.exec(url);
-  if (m && (m[2] || m[1]!.toLowerCase() === 'mailto')) {
-    scheme = m[1]!.toLowerCase();
-    rest = url.slice(m[0].length);
+function makeProbe(text: string): Probe {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\u0000-\u007f]/.test(text)) {
+    const at = new Int32Array(text.length + 1);
+    for (let i = 0; i <= text.length; i++) at[i] = i;
+    return { p: text, at };
   }
-  if (scheme === 'mailto') {
-    const q = rest.search(/[?#]/);
-    const addr = q < 0 ? rest : rest.slice(0, q);
-    const at = addr.lastIndexOf('@');
-    const shown = at < 0 ? addr : addr.slice(0, at + 1) + (mode === 'neutralise' ? bracketDots(addr.slice(at + 1)) : addr.slice(at + 1));
-    return mode === 'neutralise' ? 'mailto[:]' + shown : shown;
+  const cache = new Map<string, string>();
+  const parts: string[] = [];
+  let at = new Int32Array(text.length + 16);
+  let n = 0;
+  for (let i = 0; i < text.length; ) {
+    const cp = text.codePointAt(i)!;
+    const len = cp > 0xffff ? 2 : 1;
+    const ch = cp < 0x80 ? text[i]! : probeChar(text.slice(i, i + len), cache);
+    if (n + ch.length + 1 > at.length) {
+      const grown = new Int32Array(at.length * 2 + ch.length);
+      grown.set(at);
+      at = grown;
+    }
+    for (let k = 0; k < ch.length; k++) at[n++] = i;
+    parts.push(ch);
+    i += len;
   }
-  const hostEnd = rest.search(/[/?#\\]/);
-  let authority = hostEnd < 0 ? rest : rest.slice(0, hostEnd);
-  const path = hostEnd < 0 ? '' : rest.slice(hostEnd);
-  // userinfo is a phishing trick (https://bank.example@evil.example/): show only the real host
-  const at = authority.lastIndexOf('@');
-  if (at >= 0) authority = authority.slice(at + 1);
-  if (mode === 'strip-scheme') return authority + path;
-  const defanged = scheme === '' ? '' : scheme.replace(/^http/, 'hxxp').replace(/^(s?)ftp/, '$1fxp').replace(/^ws/, 'wxs') + '://';
-  return defanged + bracketDots(authority) + path;
+  at[n] = text.length;
+  return { p: parts.join(''), at: at.subarray(0, n + 1) };
 }
 
-/** hxxps://example[.]com/path (neutralise), example.com/path (strip-scheme), or the URL removed. */
+interface Edit {
+  /** Original-text range replaced. */
+  from: number;
+  to: number;
+  by: string;
+  /** For a host edit: the replacement for a shorter range [from, to'), when a scheme starts inside it. */
+  cutAt?: (to: number) => string;
+}
+
+interface HostRun {
+  end: number;
+  /** Probe positions of the dots between labels. */
+  dots: number[];
+  /** End of the host itself: a last label like `comを` ends after `com` (prose touching the link). */
+  hostEnd: number;
+  /** Start of the host itself: a first label like `詳細はwww` starts at `www`. */
+  hostStart: number;
+  tld: string;
+  labels: string[];
+}
+
+class Neutraliser {
+  readonly edits: Edit[] = [];
+  count = 0;
+  /** Probe index up to which the current link extends (hosts inside it belong to it). */
+  private linkEnd = -1;
+  /** Probe index where the current link's authority ends (hosts in its path need a known TLD). */
+  private authorityEnd = -1;
+  private readonly p: string;
+  private readonly at: Int32Array;
+
+  constructor(
+    private readonly text: string,
+    probe: Probe,
+    private readonly mode: LinkMode,
+  ) {
+    this.p = probe.p;
+    this.at = probe.at;
+  }
+
+  private dotAt(i: number): boolean {
+    const c = this.p[i];
+    return c === '.' || (c === '\u3002' && (isAsciiAlnum(this.p[i - 1]) || isAsciiAlnum(this.p[i + 1])));
+  }
+
+  /** Original index just after the source character of probe position i. */
+  private origEnd(i: number): number {
+    let x = i + 1;
+    while (x < this.p.length && this.at[x] === this.at[i]) x++;
+    return this.at[x]!;
+  }
+
+  private edit(fromProbe: number, toProbe: number, by: string): void {
+    const from = this.at[fromProbe]!;
+    const to = toProbe > fromProbe ? this.origEnd(toProbe - 1) : from;
+    const last = this.edits[this.edits.length - 1];
+    if (last && from < last.to) {
+      // A scheme can start inside a host edit only after 。 (abc。news:…): the host edit is cut short there.
+      if (!last.cutAt || from < last.from) throw new Error('overlapping link edits');
+      last.by = last.cutAt(from);
+      last.to = from;
+    }
+    this.edits.push({ from, to, by });
+  }
+
+  /** Labels and dots from k (bounded by the text: each character is read once per run). */
+  private hostRun(k: number): HostRun {
+    const p = this.p;
+    let j = k;
+    const dots: number[] = [];
+    const starts = [k];
+    for (;;) {
+      while (isLabelChar(p[j])) j++;
+      if (j > starts[starts.length - 1]! && this.dotAt(j) && isLabelChar(p[j + 1])) {
+        dots.push(j);
+        j++;
+        starts.push(j);
+        continue;
+      }
+      break;
+    }
+    const lastStart = starts[starts.length - 1]!;
+    let tldEnd = lastStart;
+    while (tldEnd < j && isLabelChar(p[tldEnd]) && p.charCodeAt(tldEnd) < 0x80) tldEnd++;
+    const hostEnd = tldEnd > lastStart && tldEnd < j ? tldEnd : j;
+    // The first label's Latin tail (詳細はwww → www) when prose in another script touches it.
+    let hostStart = k;
+    if (dots.length > 0 && p.charCodeAt(dots[0]! - 1) < 0x80) {
+      let s = dots[0]!;
+      while (s > k && p.charCodeAt(s - 1) < 0x80) s--;
+      if (s > k) hostStart = s;
+    }
+    const labels: string[] = [];
+    for (let x = 0; x < starts.length; x++) {
+      const s = x === 0 ? hostStart : starts[x]!;
+      labels.push(p.slice(s, x + 1 < starts.length ? dots[x]! : hostEnd).toLowerCase());
+    }
+    return { end: j, dots, hostEnd, hostStart, tld: labels[labels.length - 1] ?? '', labels };
+  }
+
+  /** The end of a link's path: URL characters, minus trailing sentence punctuation and unbalanced brackets. */
+  private pathEnd(from: number): number {
+    const p = this.p;
+    let end = from;
+    let open = 0;
+    let close = 0;
+    while (end < p.length && isUrlChar(p[end])) {
+      if (p[end] === '(') open++;
+      else if (p[end] === ')') close++;
+      end++;
+    }
+    let hasSquare = false;
+    for (let x = from; x < end && !hasSquare; x++) if (p[x] === '[') hasSquare = true;
+    while (end > from) {
+      const last = p[end - 1]!;
+      if ('.,;:!?\'"*'.includes(last)) end--;
+      else if (last === ')' && open < close) {
+        end--;
+        close--;
+      } else if (last === ']' && !hasSquare) end--;
+      else break;
+    }
+    return end;
+  }
+
+  private bracketDots(run: HostRun, from: number, to: number): void {
+    if (this.mode === 'strip-scheme' || run.dots.length === 0) return;
+    const dotOrig = new Set(run.dots.map((d) => this.at[d]!));
+    const a = this.at[from]!;
+    const build = (b: number): string => {
+      const parts: string[] = [];
+      let last = a;
+      for (let i = a; i < b; ) {
+        const code = this.text.charCodeAt(i);
+        const low = this.text.charCodeAt(i + 1);
+        const len = code >= 0xd800 && code <= 0xdbff && low >= 0xdc00 && low <= 0xdfff ? 2 : 1;
+        const dot = dotOrig.has(i);
+        if (dot || (code >= 0x80 && DEFAULT_IGNORABLE.test(this.text.slice(i, i + len)))) {
+          parts.push(this.text.slice(last, i));
+          if (dot) parts.push(`[${this.text.slice(i, i + len)}]`);
+          last = i + len;
+        }
+        i += len;
+      }
+      parts.push(this.text.slice(last, b));
+      return parts.join('');
+    };
+    this.edit(from, to, build(this.origEnd(to - 1)));
+    const e = this.edits[this.edits.length - 1];
+    if (e && e.from === a) e.cutAt = build;
+  }
+
+  /** A link starting at `start`: counted, removed whole in remove mode; returns where scanning resumes. */
+  private startLink(start: number, authorityEnd: number): number {
+    if (start < this.linkEnd) {
+      // a link inside a link (https://a.example/?u=https://b.example/): defanged, not counted, same extent
+      this.authorityEnd = authorityEnd;
+      return -1;
+    }
+    const end = Math.max(authorityEnd, this.pathEnd(authorityEnd));
+    this.count++;
+    if (this.mode === 'remove') {
+      this.edit(start, end, '');
+      return end;
+    }
+    this.linkEnd = end;
+    this.authorityEnd = authorityEnd;
+    return -1;
+  }
+
+  /** `scheme:` at k; returns the next probe index to scan, or -1 when k starts no scheme link. */
+  private scheme(k: number): number {
+    const p = this.p;
+    let e = k;
+    // The whole token is read: tokens never overlap (one starts only after a non-scheme character), so this
+    // is linear however long a name an attacker writes. 。 counts as the dot it looks like.
+    let lastDot = -1;
+    while (isSchemeChar(p[e]) || p[e] === '\u3002') {
+      if (p[e] === '.' || p[e] === '\u3002') lastDot = e;
+      e++;
+    }
+    if (p[e] !== ':') return -1;
+    const r = /[A-Za-z]/.test(p[k]!) ? this.schemeAt(k, e) : -1;
+    if (r >= 0 || lastDot < k || lastDot + 1 >= e || !/[A-Za-z]/.test(p[lastDot + 1]!)) return r;
+    // `ftp.smb:…`: a client may take `smb:` on its own, so the last segment is tried as a scheme too; the dots
+    // before it are bracketed in an edit of their own, which ends where the scheme's begins.
+    const edits = this.edits.length;
+    if (this.mode !== 'strip-scheme') {
+      const from = this.at[k]!;
+      const to = this.at[lastDot + 1]!;
+      this.edits.push({ from, to, by: this.text.slice(from, to).replace(/[.\u3002\uff0e\uff61]/g, '[$&]') });
+    }
+    const seg = this.schemeAt(lastDot + 1, e);
+    if (seg < 0) this.edits.length = edits;
+    return seg;
+  }
+
+  private schemeAt(k: number, e: number): number {
+    const p = this.p;
+    const name = p.slice(k, e).toLowerCase();
+    if (DEFANGED.has(name)) return -1;
+    let m = e + 1;
+    while (m < p.length && (p[m] === '/' || p[m] === '\\')) m++;
+    const slashes = m - e - 1;
+    const next = p[m];
+    // Prose in another script right after a colon (FILE:見積書) is not a link; after slashes it is a host (IDN).
+    const known = BARE_SCHEMES.has(name) || name.startsWith('ms-');
+    const more = isUrlChar(next) || next === '\u3002' || (slashes > 0 && isLabelChar(next));
+    if (known ? !(more || slashes > 0) : !(more && slashes >= 2)) return -1;
+    if (name === 'data' && slashes === 0 && !/^[A-Za-z-]+\/|^,/.test(p.slice(m, m + 40))) return -1;
+    // The authority: a host run (IDN allowed) up to its real end, then an optional :port.
+    let authEnd = m;
+    let userEnd = -1;
+    if (slashes > 0 || name === 'mailto') {
+      // userinfo ends at the last @ of the authority; looked for over a bounded stretch of ASCII only
+      for (let x = m; name !== 'mailto' && x < m + 256 && isUrlChar(p[x]) && !'/?#\\'.includes(p[x]!); x++) if (p[x] === '@') userEnd = x + 1;
+      const hostFrom = userEnd > 0 ? userEnd : m;
+      const run = this.hostRun(hostFrom);
+      authEnd = run.end > hostFrom ? run.hostEnd : hostFrom;
+      if (p[authEnd] === ':') {
+        let y = authEnd + 1;
+        while (y < p.length && /[0-9]/.test(p[y]!)) y++;
+        authEnd = y;
+      }
+    }
+    const resume = this.startLink(k, authEnd);
+    if (resume >= 0) return resume;
+    const slash = slashes > 0 ? p.slice(e + 1, m).replace(/\\/g, '/') : '';
+    const defanged =
+      this.mode === 'strip-scheme' ? '' : RENAME[name] ? RENAME[name] + ':' + (slashes > 0 ? '//' : '') : `${p.slice(k, e).replace(/[.\u3002]/g, '[$&]')}[:${slash}]`;
+    this.edit(k, m, defanged);
+    // userinfo is a phishing trick (https://bank.example@evil.example/): only the real host is shown
+    if (userEnd > 0) {
+      this.edit(m, userEnd, '');
+      return userEnd;
+    }
+    return m;
+  }
+
+  /** `\\host\share` at k (two backslashes not preceded by a third, then a host character). */
+  private unc(k: number): number {
+    const p = this.p;
+    const after = p[k + 2];
+    if (!(p[k] === '\\' && p[k + 1] === '\\' && p[k - 1] !== '\\' && after !== undefined && after !== '\\' && !/\s/.test(after))) return -1;
+    const run = this.hostRun(k + 2);
+    const resume = this.startLink(k, Math.max(k + 2, run.hostEnd));
+    if (resume >= 0) return resume;
+    this.edit(k, k + 2, this.mode === 'strip-scheme' ? '' : '[\\][\\]');
+    return k + 2;
+  }
+
+  /** A host run at k; returns where scanning resumes. */
+  private host(k: number): number {
+    const p = this.p;
+    const run = this.hostRun(k);
+    // Scanning always goes on inside the run (a scheme may follow prose in another script: 詳細はhttps:, or
+    // sit in a last label that is not a host). Inner positions never start another run, so this stays linear,
+    // and an edit made here ends before any scheme that could start inside the run.
+    const next = k + 1;
+    if (run.dots.length === 0) return next;
+    const inLink = k < this.linkEnd;
+    const before = p[k - 1];
+    // the local part of an address (a domain follows the @), or userinfo (removed with its scheme)
+    const at = p[run.end] === '@' ? run.end : p[run.hostEnd] === '@' ? run.hostEnd : -1;
+    if (at >= 0 && this.hostRun(at + 1).dots.length > 0) return next;
+    if (before === '@' && !inLink) return next;
+    const ipv4 = run.labels.length === 4 && run.labels.every((l) => /^\d{1,3}$/.test(l));
+    const www = run.labels.length > 1 && (run.labels[0] === 'www' || run.labels[0] === 'ftp');
+    const tldAlpha = /^[a-z]{2,24}$|^xn--[a-z0-9-]{1,59}$/.test(run.tld);
+    let after = run.hostEnd;
+    if (p[after] === ':' && /[0-9]/.test(p[after + 1] ?? '')) {
+      after++;
+      while (/[0-9]/.test(p[after] ?? '')) after++;
+    }
+    const pathFollows = p[after] === '/' && (tldAlpha || ipv4);
+    if (inLink) {
+      // the same rules as outside a link (a host/ in a path is a host), so a second pass finds nothing new
+      if (k < this.authorityEnd || www || pathFollows || BARE_TLDS.has(run.tld) || run.tld.startsWith('xn--') || ipv4) {
+        this.bracketDots(run, run.hostStart, run.hostEnd);
+      }
+      return next;
+    }
+    if (www || pathFollows) {
+      const resume = this.startLink(run.hostStart, after);
+      if (resume >= 0) return resume;
+      this.bracketDots(run, run.hostStart, run.hostEnd);
+      return next;
+    }
+    const second = run.labels[run.labels.length - 2] ?? '';
+    const bareTld = BARE_TLDS.has(run.tld) || run.tld.startsWith('xn--') || (ALL_CC.has(run.tld) && SECOND_LEVEL.has(second));
+    if (ipv4 || (bareTld && !/^\d+$/.test(run.labels[run.labels.length - 2] ?? ''))) {
+      this.count++;
+      this.bracketDots(run, run.hostStart, run.hostEnd);
+    }
+    return next;
+  }
+
+  run(): void {
+    const p = this.p;
+    let k = 0;
+    while (k < p.length) {
+      const c = p[k]!;
+      const prev = p[k - 1];
+      let next = -1;
+      if (c === '\\') next = this.unc(k);
+      // a token starts after a non-scheme character, or after a dot that itself follows one (あ．javascript:)
+      else if (isAsciiAlnum(c) && (!isSchemeChar(prev) || (prev === '.' && !isSchemeChar(p[k - 2])))) next = this.scheme(k);
+      if (next < 0 && isLabelChar(c) && !isLabelChar(prev) && !(prev !== undefined && this.dotAt(k - 1))) next = this.host(k);
+      k = next > k ? next : k + 1;
+    }
+  }
+}
+
+/**
+ * Neutralise every link form in `text` (see the module comment): hxxps://example[.]com/path (neutralise),
+ * example.com/path (strip-scheme: the scheme only is dropped, hosts stay as they are), or the link removed
+ * (remove). `count` is the number of links found.
+ */
 export function neutraliseLinks(text: string, mode: LinkMode): { text: string; count: number } {
-  let count = 0;
-  LINK.lastIndex = 0;
-  const out = text.replace(LINK, (match: string) => {
-    const url = trimUrl(match);
-    if (url.length === 0 || !/[./]/.test(url.replace(/^[a-z]+:\/*/i, ''))) return match;
-    count++;
-    return neutraliseOne(url, mode) + match.slice(url.length);
-  });
-  return { text: mode === 'remove' ? out.replace(/[ \t]{2,}/g, ' ') : out, count };
+  if (text.length === 0) return { text, count: 0 };
+  const n = new Neutraliser(text, makeProbe(text), mode);
+  n.run();
+  if (n.edits.length === 0) return { text, count: n.count };
+  const out: string[] = [];
+  let last = 0;
+  for (const e of n.edits) {
+    out.push(text.slice(last, e.from), e.by);
+    last = e.to;
+  }
+  out.push(text.slice(last));
+  const joined = out.join('');
+  return { text: mode === 'remove' ? joined.replace(/[ \t]{2,}/g, ' ') : joined, count: n.count };
 }

@@ -8,8 +8,10 @@ import { decodeTransfer } from '../mime/transfer.js';
 import type { MimePart } from '../mime/tree.js';
 import type { ParsedAttachment } from '../mime/types.js';
 import { attachmentName } from '../mime/names.js';
+import type { EncodedBlock } from './encoded.js';
 import { htmlToPlainText, MAX_HTML_CHARS } from './html.js';
-import { neutraliseLinks, type LinkMode } from './links.js';
+import type { LinkMode } from './links.js';
+import { safeText } from './safe-text.js';
 
 export interface BodySegment {
   kind: 'text' | 'html';
@@ -17,6 +19,8 @@ export interface BodySegment {
   charset: string;
   declaredCharset?: string;
   links: number;
+  /** Inline-encoded files cut from this segment (each replaced by a marker line). */
+  encoded: EncodedBlock[];
 }
 
 export interface Selection {
@@ -65,7 +69,7 @@ class Selector {
         this.truncated = true;
       }
       const r = htmlToPlainText(html, this.links);
-      return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, ...base };
+      return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, encoded: r.encoded, ...base };
     }
     // Plain text is cut at the same bound before the line and link passes copy it (a 45 MB body would be
     // copied several times only to be cut to maxBodyChars afterwards).
@@ -74,8 +78,8 @@ class Selector {
       text = text.slice(0, MAX_HTML_CHARS);
       this.truncated = true;
     }
-    const r = neutraliseLinks(cleanBodyText(text), this.links);
-    return { kind: 'text', text: r.text, links: r.count, ...base };
+    const r = safeText(cleanBodyText(text), this.links);
+    return { kind: 'text', text: r.text, links: r.linksNeutralised, encoded: r.encoded, ...base };
   }
 
   attach(part: MimePart): void {

@@ -1,4 +1,5 @@
 import { htmlToPlainText, MAX_HTML_CHARS } from '../body/html.js';
+import { guardTextOutput } from '../body/safe-text.js';
 import { decodeText } from '../mime/charset.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 
@@ -162,6 +163,11 @@ function utf8Output(text: string): Buffer {
  * at MAX_HTML_CHARS before conversion, and a cut is reported (ROW_LIMIT, TEXT_LIMIT) rather than hidden.
  */
 export function convertText(untrustedBytes: Buffer, kind: TextKind, ctx: SanitizeContext, baseName: string, declaredCharset?: string): PartResult {
+  // The single point where the output text is final: encoded files cut, links neutralised (safe-text.ts).
+  return guardTextOutput(buildText(untrustedBytes, kind, ctx, baseName, declaredCharset), kind, ctx.config.sanitize.links);
+}
+
+function buildText(untrustedBytes: Buffer, kind: TextKind, ctx: SanitizeContext, baseName: string, declaredCharset?: string): PartResult {
   const { text } = decodeText(untrustedBytes, declaredCharset);
   const body = text.replace(/^\ufeff/, '').replace(/\0/g, '');
   if (kind === 'csv' || kind === 'tsv') {

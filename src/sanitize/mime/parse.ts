@@ -56,6 +56,7 @@ export function parseMail(raw: Buffer, opts: ParseOptions): ParsedMail {
       truncated = true;
     }
     const first = sel.segments[0];
+    const encoded = sel.segments.flatMap((s) => s.encoded);
     return {
       headers,
       body: {
@@ -64,6 +65,7 @@ export function parseMail(raw: Buffer, opts: ParseOptions): ParsedMail {
         charset: first ? first.charset : 'us-ascii',
         ...(first?.declaredCharset ? { declaredCharset: first.declaredCharset } : {}),
         linksNeutralised: sel.segments.reduce((n, s) => n + s.links, 0),
+        ...(encoded.length ? { encoded } : {}),
       },
       attachments: sel.attachments,
       truncated,

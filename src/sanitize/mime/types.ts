@@ -1,4 +1,5 @@
 /** Types shared by the MIME parser and body selection (kept apart so neither imports the other). */
+import type { EncodedBlock } from '../body/encoded.js';
 import type { LinkMode } from '../body/links.js';
 import type { MailAddress } from './addresses.js';
 
@@ -33,6 +34,8 @@ export interface ParsedBody {
   charset: string;
   declaredCharset?: string;
   linksNeutralised: number;
+  /** Inline-encoded files cut from the body (docs/RELIABILITY.md, "Text we write"); absent when none. */
+  encoded?: EncodedBlock[];
 }
 
 export interface ParsedMail {

@@ -87,6 +87,7 @@ abi=$(node -p 'process.versions.modules')
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
    || [ "$(cat node_modules/.mukaika-node-abi 2>/dev/null)" != "$abi" ]; then
   npm ci --no-audit --no-fund
+  mkdir -p node_modules
   echo "$abi" > node_modules/.mukaika-node-abi
 fi
 

@@ -72,6 +72,10 @@ if [ -x .node/bin/node ]; then
   export PATH="$PWD/.node/bin:$PATH"
   # Native modules (better-sqlite3) compile against .node's own headers: node-gyp must not download any.
   export npm_config_nodedir="$PWD/.node"
+else
+  # A system node of 24 or later: its own headers when installed beside it (not a download, not another node's).
+  sysroot=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  [ -f "$sysroot/include/node/node.h" ] && export npm_config_nodedir="$sysroot"
 fi
 [ "$(node_major node)" -ge "$NODE_MAJOR" ] || { echo "setup: Node >= $NODE_MAJOR is needed, found $(node -v 2>/dev/null)" >&2; exit 1; }
 echo "setup: node $(node -v) at $(command -v node)"

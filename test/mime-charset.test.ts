@@ -90,7 +90,8 @@ describe('decodeText: labels that lie', () => {
 
   it('unknown labels fall back to detection, then windows-1252', () => {
     expect(decodeText(sjis(PROSE), 'x-klingon')).toEqual({ text: PROSE, charset: 'shift_jis', labelLied: true });
-    expect(decodeText(hex('e9 80 81 ff'), 'x-klingon')).toMatchObject({ text: 'é\u0080\u0081ÿ', charset: 'windows-1252' });
+    // WHATWG windows-1252: 0x80 is €, 0x81 stays U+0081 (Node 20.18.3+ decoded 0x80-0x9F as Latin-1; Node 24 is right).
+    expect(decodeText(hex('e9 80 81 ff'), 'x-klingon')).toMatchObject({ text: 'é€\u0081ÿ', charset: 'windows-1252' });
   });
 
   it('never throws on junk', () => {

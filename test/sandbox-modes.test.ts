@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -61,11 +61,12 @@ async function inspect(): Promise<{ inside: Record<string, unknown>; hostNode: A
     });
     void c.done.then((o) => reject(new Error(`child ended: ${o.end} ${o.stderr}`)));
   });
-  // Every process of the tree that runs node (the child itself), seen from outside any namespace.
+  // Every process of the tree that runs node (the child itself), seen from outside any namespace. By its
+  // executable, not its comm: Node 24 names its main thread "MainThread".
   const hostNode = [c.pid, ...descendants(c.pid)]
     .filter((p) => {
       try {
-        return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node';
+        return path.basename(readlinkSync(`/proc/${p}/exe`)) === path.basename(process.execPath);
       } catch {
         return false;
       }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
 export interface BreakerOptions {
@@ -51,17 +52,23 @@ export class RelayBreaker {
     this.#keys = [k, `${k}:probe`, `${k}:soft`];
   }
 
-  /** Whether this job may try the relay now; `probe` when the breaker is open and this job is its probe. */
+  /**
+   * Whether this job may try the relay now; `probe` when the breaker is open and this job is its probe.
+   * While another job probes, this one waits for the outcome where it is instead of going back to the
+   * queue: a job sent back while the probe succeeds would be overtaken by the ones taken after it.
+   */
   async gate(): Promise<Gate> {
-    const state = await this.#redis.hmget(this.#keys[0], 'until', 'reply');
-    if (state[0] === null) return { pass: true, probe: false };
-    const reply = state[1] ?? '';
-    const waitMs = Number(state[0]) - this.#now();
-    if (waitMs > 0) return { pass: false, waitMs, reply };
-    const got = await this.#redis.set(this.#keys[1], '1', 'PX', this.#o.probeLockMs, 'NX');
-    if (got === 'OK') return { pass: true, probe: true };
-    // Someone else is probing: look again soon, its outcome decides.
-    return { pass: false, waitMs: Math.min(this.#o.baseMs, 1000), reply };
+    for (;;) {
+      const state = await this.#redis.hmget(this.#keys[0], 'until', 'reply');
+      if (state[0] === null) return { pass: true, probe: false };
+      const reply = state[1] ?? '';
+      const waitMs = Number(state[0]) - this.#now();
+      if (waitMs > 0) return { pass: false, waitMs, reply };
+      const got = await this.#redis.set(this.#keys[1], '1', 'PX', this.#o.probeLockMs, 'NX');
+      if (got === 'OK') return { pass: true, probe: true };
+      // The lock expires if its holder died, so this ends: with the probe's outcome or as the next probe.
+      await sleep(Math.min(this.#o.baseMs, 200));
+    }
   }
 
   /** The relay could not be reached (or closed on us): open the breaker. Returns the delay until the next probe. */

@@ -30,6 +30,9 @@ interface Pooled {
   dead: boolean;
   /** Its slot in the pool has been given back (once). */
   dropped: boolean;
+  /** Resolves when the connection dies: a command in flight on a closed connection never gets its callback. */
+  died: Promise<void>;
+  markDead: () => void;
   idleTimer?: NodeJS.Timeout | undefined;
 }
 
@@ -57,6 +60,7 @@ export class SmtpTransport implements Transport {
   readonly #waiters: ((p: Pooled | undefined) => void)[] = [];
   #open = 0;
   #closed = false;
+  readonly #timeoutMs: number;
 
   constructor(url: string, timeoutMs: number, connections = 1, hostname = 'localhost') {
     const u = new URL(url);
@@ -75,6 +79,7 @@ export class SmtpTransport implements Transport {
     };
     this.#auth = u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined;
     this.#max = connections;
+    this.#timeoutMs = timeoutMs;
   }
 
   async send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SendOutcome> {
@@ -94,9 +99,21 @@ export class SmtpTransport implements Transport {
     }
     let reusable = false;
     try {
-      const info = await new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
-        pooled.conn.send({ from: envelope.from, to: sendable }, raw, (err, res) => (err ? reject(err) : resolve(res!)));
-      });
+      // The socket timeout bounds each read; the deadline bounds the whole transaction, whatever the peer
+      // does; and a connection that dies mid-command never calls back, so its death ends the wait too.
+      let deadline: NodeJS.Timeout | undefined;
+      const info = await Promise.race([
+        new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
+          pooled.conn.send({ from: envelope.from, to: sendable }, raw, (err, res) => (err ? reject(err) : resolve(res!)));
+        }),
+        pooled.died.then((): never => { throw Object.assign(new Error('connection closed'), { code: 'ECONNECTION' }); }),
+        new Promise<never>((_, reject) => {
+          deadline = setTimeout(() => {
+            pooled.conn.close();
+            reject(Object.assign(new Error('no end to the SMTP transaction'), { code: 'ETIMEDOUT' }));
+          }, this.#timeoutMs * 8);
+        }),
+      ]).finally(() => clearTimeout(deadline));
       reusable = true;
       this.#sorted(sendable, info.accepted as string[], (info.rejectedErrors ?? []) as SmtpError[], info.response ?? '250', out);
     } catch (e) {
@@ -158,14 +175,18 @@ export class SmtpTransport implements Transport {
       }
       const handed = await new Promise<Pooled | undefined>((r) => this.#waiters.push(r));
       if (handed && !handed.dead) return handed;
+      if (handed) this.#retire(handed);
     }
   }
 
   #connect(): Promise<Pooled> {
     const conn = new SMTPConnection(this.#opts);
-    const pooled: Pooled = { conn, sent: 0, dead: false, dropped: false };
+    let markDead = () => undefined as void;
+    const died = new Promise<void>((r) => { markDead = r; });
+    const pooled: Pooled = { conn, sent: 0, dead: false, dropped: false, died, markDead };
     const die = () => {
       pooled.dead = true;
+      pooled.markDead();
       // An idle connection that dies gives its slot back now; one in use does when its send returns.
       const i = this.#idle.indexOf(pooled);
       if (i >= 0) this.#retire(pooled);
@@ -203,7 +224,13 @@ export class SmtpTransport implements Transport {
   async #release(p: Pooled, reusable: boolean): Promise<void> {
     p.sent++;
     if (reusable && !p.dead && !this.#closed && p.sent < MAX_MESSAGES) {
-      const reset = await new Promise<boolean>((r) => p.conn.reset((err) => r(!err)));
+      let timer: NodeJS.Timeout | undefined;
+      const reset = await Promise.race([
+        new Promise<boolean>((r) => p.conn.reset((err) => r(!err))),
+        p.died.then(() => false),
+        new Promise<boolean>((r) => { timer = setTimeout(() => r(false), this.#timeoutMs); }),
+      ]);
+      clearTimeout(timer);
       if (reset && !p.dead) {
         const waiter = this.#waiters.shift();
         if (waiter) return waiter(p);
@@ -222,6 +249,7 @@ export class SmtpTransport implements Transport {
     clearTimeout(p.idleTimer);
     if (!p.dead) p.conn.quit();
     p.dead = true;
+    p.markDead();
     if (p.dropped) return;
     p.dropped = true;
     this.#open--;

@@ -62,7 +62,7 @@ describe('delivery envelope: one stored recipient = one RCPT', () => {
     await h.ctx.records.saveSanitized(id, { verdict: 'sanitized', manifest: { id, kind: 'message', verdict: 'sanitized', parts: [] }, sanitizedSha256: mail.sha256, originalMessageId: null });
 
     const res = await deliverBatch(h.ctx, transport, { id, batch: 0 });
-    expect(res).toEqual({ kind: 'done', delivered: 2 });
+    expect(res).toEqual({ kind: 'done', delivered: 2, answered: true });
     // Rows are read in recipient order; each is one RCPT, exactly as stored.
     expect([...rcpts].sort()).toEqual([...recipients].sort());
     const rows = await h.ctx.records.deliveries(id, 0);
@@ -73,7 +73,7 @@ describe('delivery envelope: one stored recipient = one RCPT', () => {
     expect((await h.ctx.records.getMessage(id))?.status).toBe('delivered');
     // A second run finds nothing pending and sends nothing (the notice batch is another job's).
     rcpts.length = 0;
-    expect(await deliverBatch(h.ctx, transport, { id, batch: 0 })).toEqual({ kind: 'done', delivered: 0 });
+    expect(await deliverBatch(h.ctx, transport, { id, batch: 0 })).toEqual({ kind: 'done', delivered: 0, answered: false });
     expect(rcpts).toEqual([]);
     expect((await h.ctx.records.deliveries(id)).filter((d) => d.batch === -1).map((d) => [d.recipient, d.status])).toEqual([['postmaster@example.lg.jp', 'pending']]);
   });

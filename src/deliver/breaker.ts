@@ -83,6 +83,11 @@ export class RelayBreaker {
     return this.relayDown(reply);
   }
 
+  /** A probe that ended without a verdict on the relay (an internal fault): the next job may probe. */
+  async releaseProbe(): Promise<void> {
+    await this.#redis.del(this.#keys[1]);
+  }
+
   /** The relay accepted something: closed. True when it had been open (the relay is back). */
   async succeeded(): Promise<boolean> {
     const res = await this.#redis.multi().exists(this.#keys[0]).del(...this.#keys).exec();

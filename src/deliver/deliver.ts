@@ -14,11 +14,12 @@ export interface DeliverAttempt {
 /**
  * What the job does next. `retry`: some recipients were deferred (4xx): try this mail again after
  * `delayMs` (capped exponential, per mail). `relay-down`: the relay could not be reached at all: the
- * breaker's business, not this mail's (the job waits in line, see workers.ts).
+ * breaker's business, not this mail's (the job waits in line, see workers.ts). `answered`: the relay
+ * gave an SMTP reply to this attempt (it is up).
  */
 export type DeliverResult =
-  | { kind: 'done'; delivered: number }
-  | { kind: 'retry'; delayMs: number; delivered: number; mailDeferred?: string }
+  | { kind: 'done'; delivered: number; answered: boolean }
+  | { kind: 'retry'; delayMs: number; delivered: number; answered: boolean; mailDeferred?: string }
   | { kind: 'relay-down'; reply: string };
 
 /**
@@ -65,6 +66,7 @@ export async function deliverBatch(ctx: Context, transport: Transport, a: Delive
   for (const d of pending) byMail.set(d.mailSha256, [...(byMail.get(d.mailSha256) ?? []), d.recipient]);
 
   let delivered = 0;
+  let answered = false;
   let maxAttempts = 0;
   let relayDown: string | undefined;
   let mailDeferred: string | undefined;
@@ -75,6 +77,7 @@ export async function deliverBatch(ctx: Context, transport: Transport, a: Delive
     // out to an Internet sender that may be forged.
     const outcome = await transport.send({ from: ctx.config.lgwan.noticeFrom, to }, raw, `${a.id}-b${a.batch}`);
     relayDown ??= outcome.relayDown;
+    answered ||= outcome.relayDown === undefined && outcome.delivered.length + outcome.failed.length + outcome.deferred.length > 0;
     mailDeferred ??= outcome.mailDeferred;
     const failedHere: RecipientResult[] = [];
     for (const r of outcome.delivered) {
@@ -107,10 +110,10 @@ export async function deliverBatch(ctx: Context, transport: Transport, a: Delive
   if (maxAttempts > 0) {
     if (relayDown !== undefined) return { kind: 'relay-down', reply: relayDown };
     const delayMs = Math.min(ctx.config.queue.backoffMs * 2 ** Math.min(maxAttempts - 1, 30), ctx.config.lgwan.retryMaxDelayMs);
-    return { kind: 'retry', delayMs, delivered, ...(mailDeferred !== undefined ? { mailDeferred } : {}) };
+    return { kind: 'retry', delayMs, delivered, answered, ...(mailDeferred !== undefined ? { mailDeferred } : {}) };
   }
   await settleMessage(ctx, a);
-  return { kind: 'done', delivered };
+  return { kind: 'done', delivered, answered };
 }
 
 /**

@@ -98,7 +98,14 @@ export function startDeliverWorker(ctx: Context, transport: Transport = createTr
       if ((await expireWaiting(ctx, a, gate.reply)) === 0) return;
       return waitInLine(gate.waitMs);
     }
-    const res = await deliverBatch(ctx, transport, a);
+    let res: Awaited<ReturnType<typeof deliverBatch>>;
+    try {
+      res = await deliverBatch(ctx, transport, a);
+    } catch (err) {
+      // Not the relay's verdict (a database fault, say): without this the lock would hold off every probe.
+      if (gate.probe) await breaker.releaseProbe();
+      throw err;
+    }
     if (res.kind === 'relay-down') {
       const probeInMs = await breaker.relayDown(res.reply);
       log.warn({ evt: EVT.RELAY_DOWN, id: a.id, reply: res.reply, probeInMs }, 'LGWAN relay unreachable: delivery paused, probing');
@@ -107,8 +114,11 @@ export function startDeliverWorker(ctx: Context, transport: Transport = createTr
     if (res.kind === 'retry' && res.mailDeferred !== undefined && res.delivered === 0) {
       const probeInMs = await breaker.mailDeferred(res.mailDeferred);
       if (probeInMs !== undefined) log.warn({ evt: EVT.RELAY_DOWN, id: a.id, reply: res.mailDeferred, probeInMs }, 'LGWAN relay defers every mail: delivery paused, probing');
-    } else if (await breaker.succeeded()) {
-      log.info({ evt: EVT.RELAY_BACK, id: a.id }, 'LGWAN relay answers again: delivery resumed');
+    } else if (res.answered) {
+      if (await breaker.succeeded()) log.info({ evt: EVT.RELAY_BACK, id: a.id }, 'LGWAN relay answers again: delivery resumed');
+    } else if (gate.probe) {
+      // Nothing was left to send: no verdict on the relay, so the next job probes.
+      await breaker.releaseProbe();
     }
     if (res.kind === 'retry') {
       await job.moveToDelayed(Date.now() + res.delayMs, token);

@@ -112,7 +112,8 @@ export function startDeliverWorker(ctx: Context, transport: Transport = createTr
       return waitInLine(probeInMs);
     }
     if (res.kind === 'retry' && res.mailDeferred !== undefined && res.delivered === 0) {
-      const probeInMs = await breaker.mailDeferred(res.mailDeferred);
+      // A probe answered 4xx as a whole is a failed probe: the delay doubles and the lock is released.
+      const probeInMs = gate.probe ? await breaker.relayDown(res.mailDeferred) : await breaker.mailDeferred(res.mailDeferred);
       if (probeInMs !== undefined) log.warn({ evt: EVT.RELAY_DOWN, id: a.id, reply: res.mailDeferred, probeInMs }, 'LGWAN relay defers every mail: delivery paused, probing');
     } else if (res.answered) {
       if (await breaker.succeeded()) log.info({ evt: EVT.RELAY_BACK, id: a.id }, 'LGWAN relay answers again: delivery resumed');

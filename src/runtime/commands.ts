@@ -24,7 +24,7 @@ export const USAGE = `usage:
                                         recipient, attempts, last reply), oldest first
   mukaika redeliver ID | --failed-since T
                                         put failed deliveries (of one message, or failed since time T, ISO 8601)
-                                        back in the queue with a new retry lifetime
+                                        back in the queue with a new retry lifetime (exit 2: none matched)
   mukaika config print                  effective configuration, secrets masked
   mukaika token hash TOKEN              sha256 of an API token, for http.tokenHashes`;
 

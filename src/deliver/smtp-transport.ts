@@ -93,8 +93,9 @@ export class SmtpTransport implements Transport {
       pooled = await this.#acquire();
     } catch (e) {
       const err = e as SmtpError;
-      out.relayDown = replyOf(err);
-      for (const r of sendable) out.deferred.push({ recipient: r, response: out.relayDown });
+      // Our own shutdown says nothing about the relay: deferred, without opening the shared breaker.
+      if (err.code !== 'ECLOSED') out.relayDown = replyOf(err);
+      for (const r of sendable) out.deferred.push({ recipient: r, response: replyOf(err) });
       return out;
     }
     let reusable = false;

@@ -4,7 +4,10 @@ import { runCommand } from './runtime/commands.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { out: { type: 'string' }, password: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    out: { type: 'string' }, password: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    since: { type: 'string' }, 'failed-since': { type: 'string' },
+  },
 });
 
 runCommand(positionals, values).then(

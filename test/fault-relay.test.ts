@@ -14,7 +14,12 @@ const REFUSED = 'staff6@example.lg.jp';
 /**
  * The LGWAN relay answers 451 to every DATA, then is down (connection refused), then comes back; one
  * recipient is refused with 550 throughout. Retries must deliver everything else exactly once.
+ *
+ * Shortened clock: with queue.attempts 3 and backoffMs 100, delivery used to give up (record `failed`)
+ * after 100 + 200 ms of retries; the outage below lasts 451 phase + OUTAGE_MS, many times that. Only the
+ * 550s may end failed.
  */
+const OUTAGE_MS = 3000;
 describe('fault: LGWAN relay 4xx, then refusing connections, then back', () => {
   let h: Harness;
   let smtp: SmtpIngress;
@@ -26,7 +31,12 @@ describe('fault: LGWAN relay 4xx, then refusing connections, then back', () => {
   beforeAll(async () => {
     sink = await SmtpSink.start();
     sink.behaviour = { rcpt: refuse5xx, data: () => '451 4.3.0 relay busy' };
-    h = await openHarness({ overrides: { lgwan: { smtpUrl: sink.url, connectionTimeoutMs: 1000 }, queue: { attempts: 12, backoffMs: 200 } } });
+    h = await openHarness({
+      overrides: {
+        lgwan: { smtpUrl: sink.url, connectionTimeoutMs: 1000, retryMaxDelayMs: 500, probeMaxDelayMs: 500 },
+        queue: { attempts: 3, backoffMs: 100 },
+      },
+    });
     smtp = await startSmtp(h.ctx, { port: 0, closeTimeoutMs: 500 });
     workers = [startSanitizeWorker(h.ctx), startDeliverWorker(h.ctx)];
   });
@@ -52,7 +62,10 @@ describe('fault: LGWAN relay 4xx, then refusing connections, then back', () => {
     const port = sink.port;
     sunk.push(...sink.mails);
     await sink.close();
-    await sleep(2000);
+    await sleep(OUTAGE_MS);
+    // Longer than the old give-up, and nothing but the 550s has failed.
+    const failedNow = await h.ctx.database.db.selectFrom('deliveries').select(['recipient', 'response']).where('status', '=', 'failed').execute();
+    expect(failedNow.filter((d) => d.recipient !== REFUSED)).toEqual([]);
 
     // Phase 3: it comes back on the same port and accepts.
     sink = await SmtpSink.start(port);
@@ -69,6 +82,9 @@ describe('fault: LGWAN relay 4xx, then refusing connections, then back', () => {
     expect(ledger.delivered).toBe(N - refused);
     // The failed ones keep the relay's reply for operators.
     const failedId = mails.find((m) => m.to[0] === REFUSED)!.id!;
-    expect((await h.ctx.records.deliveries(failedId))[0]!.response).toMatch(/550/);
+    expect((await h.ctx.records.deliveries(failedId, 0))[0]!.response).toMatch(/550/);
+    // No recipient ran out of retries.
+    const gaveUp = await h.ctx.database.db.selectFrom('deliveries').select('recipient').where('response', 'like', 'gave up%').execute();
+    expect(gaveUp).toEqual([]);
   });
 });

@@ -63,6 +63,11 @@ export const configSchema = z.strictObject({
     smtpUrl: z.string().regex(/^(|smtps?:\/\/.+)$/, 'empty or smtp://host:port').refine(isRelayUrl, 'empty or smtp://host:port with a valid host and port'),
     noticeFrom: z.string().email(),
     connectionTimeoutMs: positive,
+    postmaster: z.union([z.literal(''), z.string().email()]),
+    retryLifetimeMs: positive,
+    retryMaxDelayMs: positive,
+    probeMaxDelayMs: positive,
+    breakerThreshold: positive,
   }),
   queue: z.strictObject({
     prefix: z.string().regex(/^[A-Za-z0-9_-]+$/),

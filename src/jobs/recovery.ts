@@ -4,7 +4,8 @@ import type { Context } from '../context.js';
  * Re-queues work whose job Redis no longer has (a Redis without persistence restarted, a job evicted).
  * Safe to run any time: job ids are derived from the record, so a job that still waits or runs is not
  * duplicated; one that ended while the record still says unfinished (a race with a Redis outage, a failure
- * that outlived its retries) is run again; and the processors skip what the records say is done.
+ * that outlived its retries) is run again; and the processors skip what the records say is done. Batches
+ * other than 0 are follow-ups (> 0) and postmaster notices (< 0).
  */
 export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<number> {
   const before = new Date(Date.now() - olderThanMs).toISOString();
@@ -18,7 +19,7 @@ export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<n
     n++;
   }
   const followUps = await ctx.database.db.selectFrom('deliveries').select(['message_id', 'batch']).distinct()
-    .where('status', '=', 'pending').where('batch', '>', 0).where('updated_at', '<', before).limit(1000).execute();
+    .where('status', '=', 'pending').where('batch', '!=', 0).where('updated_at', '<', before).limit(1000).execute();
   for (const f of followUps) {
     await ctx.queues.enqueueDeliver(f.message_id, f.batch, true);
     n++;

@@ -1,12 +1,13 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import type { Context } from '../context.js';
+import { RelayBreaker } from '../deliver/breaker.js';
 import { createTransport, type Transport } from '../deliver/transport.js';
-import { deliverBatch } from '../deliver/deliver.js';
+import { deliverBatch, expireWaiting } from '../deliver/deliver.js';
 import { toMukaikaError } from '../errors.js';
+import { EVT } from '../log.js';
 import { QUEUE_NAMES, workerConnection, type DeliverJobData, type SanitizeJobData } from '../queue/queues.js';
 import { stopSanitizers } from '../sanitize/lifecycle.js';
 import { CrashGuard } from './crash-guard.js';
-import { EVT } from '../log.js';
 import { giveUpSanitize } from './give-up.js';
 import { processSanitize } from './sanitize-job.js';
 
@@ -16,12 +17,10 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-function isLastAttempt(job: Job): boolean {
-  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-}
-
 /** Permanent failures become UnrecoverableError so BullMQ stops retrying; the decision is the catalogue's. */
 function mapError(err: unknown): Error {
+  // BullMQ's own control flow (job moved to delayed, or back to wait under the rate limit) passes through.
+  if (err instanceof DelayedError || (err as Error).message === Worker.RateLimitError().message) return err as Error;
   const e = toMukaikaError(err);
   if (!e.retryable) return new UnrecoverableError(`${e.code}: ${e.message}`);
   return Object.assign(new Error(`${e.code}: ${e.message}`), { code: e.code });
@@ -31,17 +30,17 @@ interface Hooks<T> {
   onClose?: () => void;
   /** Before a forced close (shutdown timeout): the jobs cut short are not crashes. */
   onForcedClose?: () => Promise<void>;
-  /** BullMQ worker options for this queue only. */
+  /** BullMQ worker options for this queue only (the sanitize worker's stall margin, the deliver worker's limiter). */
   options?: Partial<WorkerOptions>;
   /** The job will not be tried again. */
   onGaveUp?: (job: Job<T>, err: Error) => Promise<void>;
 }
 
-function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>) => Promise<void>, hooks: Hooks<T> = {}): RunningWorker {
+function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>, token: string | undefined, worker: Worker<T>) => Promise<void>, hooks: Hooks<T> = {}): RunningWorker {
   const connection = workerConnection(ctx.config);
-  const worker = new Worker<T>(name, async (job) => {
+  const worker: Worker<T> = new Worker<T>(name, async (job, token) => {
     try {
-      await fn(job);
+      await fn(job, token, worker);
     } catch (err) {
       throw mapError(err);
     }
@@ -110,8 +109,67 @@ export function startSanitizeWorker(ctx: Context): RunningWorker {
     });
 }
 
+/**
+ * Delivery never gives up on accepted mail within lgwan.retryLifetimeMs (docs/RELIABILITY.md, "Retry
+ * lifetime and circuit breaker"). A temporary failure of one mail moves its job to delayed with the mail's
+ * own capped backoff (BullMQ attempts are not spent: they count internal faults only). A relay that cannot
+ * be reached opens the shared breaker: the queue is rate-limited for the probe delay and the job goes back
+ * to the head of the wait list, so the backlog keeps its arrival order and drains at full speed once a
+ * probe gets through.
+ */
 export function startDeliverWorker(ctx: Context, transport: Transport = createTransport(ctx.config)): RunningWorker {
-  return start<DeliverJobData>(ctx, QUEUE_NAMES.deliver, ctx.config.queue.deliverConcurrency,
-    (job) => deliverBatch(ctx, transport, { id: job.data.id, batch: job.data.batch, finalAttempt: isLastAttempt(job) }),
-    { onClose: () => transport.close() });
+  const { config, log } = ctx;
+  const redis = workerConnection(config);
+  const breaker = new RelayBreaker(redis, {
+    prefix: config.queue.prefix, baseMs: config.queue.backoffMs, maxMs: config.lgwan.probeMaxDelayMs,
+    threshold: config.lgwan.breakerThreshold, probeLockMs: config.lgwan.connectionTimeoutMs * 6,
+  });
+  const waitInLine = async (ms: number): Promise<never> => {
+    await ctx.queues.deliver.rateLimit(Math.max(1, ms));
+    throw Worker.RateLimitError();
+  };
+  const running = start<DeliverJobData>(ctx, QUEUE_NAMES.deliver, config.queue.deliverConcurrency, async (job, token) => {
+    const a = { id: job.data.id, batch: job.data.batch };
+    const gate = await breaker.gate();
+    if (!gate.pass) {
+      if ((await expireWaiting(ctx, a, gate.reply)) === 0) return;
+      return waitInLine(gate.waitMs);
+    }
+    let res: Awaited<ReturnType<typeof deliverBatch>>;
+    try {
+      res = await deliverBatch(ctx, transport, a);
+    } catch (err) {
+      // Not the relay's verdict (a database fault, say): without this the lock would hold off every probe.
+      if (gate.probe) await breaker.releaseProbe();
+      throw err;
+    }
+    if (res.kind === 'relay-down') {
+      const probeInMs = await breaker.relayDown(res.reply);
+      log.warn({ evt: EVT.RELAY_DOWN, id: a.id, reply: res.reply, probeInMs }, 'LGWAN relay unreachable: delivery paused, probing');
+      return waitInLine(probeInMs);
+    }
+    if (res.kind === 'retry' && res.mailDeferred !== undefined && res.delivered === 0) {
+      // A probe answered 4xx as a whole is a failed probe: the delay doubles and the lock is released.
+      const probeInMs = gate.probe ? await breaker.relayDown(res.mailDeferred) : await breaker.mailDeferred(res.mailDeferred);
+      if (probeInMs !== undefined) log.warn({ evt: EVT.RELAY_DOWN, id: a.id, reply: res.mailDeferred, probeInMs }, 'LGWAN relay defers every mail: delivery paused, probing');
+    } else if (res.answered) {
+      if (await breaker.succeeded()) log.info({ evt: EVT.RELAY_BACK, id: a.id }, 'LGWAN relay answers again: delivery resumed');
+    } else if (gate.probe) {
+      // Nothing was left to send: no verdict on the relay, so the next job probes.
+      await breaker.releaseProbe();
+    }
+    if (res.kind === 'retry') {
+      await job.moveToDelayed(Date.now() + res.delayMs, token);
+      throw new DelayedError();
+    }
+  }, {
+    onClose: () => {
+      transport.close();
+      redis.disconnect();
+    },
+    // A manual rate limit (the breaker's pause) is only enforced for a worker with a limiter; this one never
+    // limits by itself.
+    options: { limiter: { max: 1_000_000, duration: 1000 } },
+  });
+  return running;
 }

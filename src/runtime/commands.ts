@@ -8,6 +8,7 @@ import { createLogger, EVT } from '../log.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { databaseUrlOf } from '../config/load.js';
 import { sandboxStatus } from '../sanitize/render/sandbox.js';
+import { formatDeliveries, listFailed, redeliver } from '../deliver/redeliver.js';
 import { offlineSanitize } from './offline.js';
 import { ensureRedis } from './redis-child.js';
 import { announceReady, roleFailed, runGateway, runWeb, runWorker, type Stop } from './roles.js';
@@ -20,6 +21,11 @@ export const USAGE = `usage:
   mukaika web                           LGWAN-side web server
   mukaika sanitize FILE [--out DIR] [--password P]
                                         offline: sanitize one .eml or file (exit 0 sanitized, 2 held/rejected, 1 error)
+  mukaika deliveries failed [--since T] deliveries that failed for good (tab-separated: failed at, id, batch,
+                                        recipient, attempts, last reply), oldest first
+  mukaika redeliver ID | --failed-since T
+                                        put failed deliveries (of one message, or failed since time T, ISO 8601)
+                                        back in the queue with a new retry lifetime (exit 2: none matched)
   mukaika config print                  effective configuration, secrets masked
   mukaika token hash TOKEN              sha256 of an API token, for http.tokenHashes`;
 
@@ -54,7 +60,25 @@ async function runRole(config: Config, start: (ctx: Awaited<ReturnType<typeof op
   return 0;
 }
 
-export async function runCommand(args: string[], opts: { out?: string; password?: string; help?: boolean }): Promise<number> {
+/** A command that needs the database and the queue, with a context opened and closed around it. */
+async function withContext(config: Config, fn: (ctx: Awaited<ReturnType<typeof openContext>>) => Promise<number>): Promise<number> {
+  const ctx = await openContext(config, createLogger(config.log.level));
+  try {
+    return await fn(ctx);
+  } finally {
+    await closeContext(ctx);
+  }
+}
+
+export interface CommandOptions {
+  out?: string | undefined;
+  password?: string | undefined;
+  help?: boolean | undefined;
+  since?: string | undefined;
+  'failed-since'?: string | undefined;
+}
+
+export async function runCommand(args: string[], opts: CommandOptions): Promise<number> {
   const [cmd, sub, arg] = args;
   if (opts.help || !cmd) {
     console.error(USAGE);
@@ -91,6 +115,21 @@ export async function runCommand(args: string[], opts: { out?: string; password?
     case 'sanitize':
       if (!sub) throw new Error('sanitize needs a FILE');
       return offlineSanitize(config, sub, opts);
+    case 'deliveries':
+      if (sub !== 'failed') throw new Error('usage: mukaika deliveries failed [--since T]');
+      return withContext(config, async (ctx) => {
+        process.stdout.write(formatDeliveries(await listFailed(ctx, opts.since ? { since: new Date(opts.since) } : {})));
+        return 0;
+      });
+    case 'redeliver': {
+      const since = opts['failed-since'];
+      if (!sub && !since) throw new Error('usage: mukaika redeliver ID | --failed-since T');
+      return withContext(config, async (ctx) => {
+        const rows = await redeliver(ctx, { ...(sub ? { id: sub } : {}), ...(since ? { since: new Date(since) } : {}) });
+        process.stdout.write(`${rows.length} failed deliveries put back\n${formatDeliveries(rows)}`);
+        return rows.length > 0 ? 0 : 2;
+      });
+    }
     case 'config':
       if (sub !== 'print') throw new Error('usage: mukaika config print');
       process.stdout.write(stringify({ ...maskedConfig(config), sandbox: sandboxStatus() }));

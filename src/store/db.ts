@@ -48,6 +48,8 @@ export interface DeliveriesTable {
   response: string | null;
   attempts: number;
   updated_at: string;
+  /** When the row was queued for delivery: lgwan.retryLifetimeMs counts from here (null on rows before 0005). */
+  queued_at: string | null;
 }
 
 /** Unlock state of one held (encrypted) part: wrong-password count, and the follow-up once unlocked. */

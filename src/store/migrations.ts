@@ -95,5 +95,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('unlocks').addColumn('in_flight', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    '0007_delivery_lifetime': {
+      async up(db: Kysely<unknown>) {
+        // Temporary failures are retried for a lifetime counted from when the row was queued (docs/RELIABILITY.md).
+        await db.schema.alterTable('deliveries').addColumn('queued_at', 'text').execute();
+        // Operators list failed deliveries by when they failed (mukaika deliveries failed, redeliver --failed-since).
+        await db.schema.createIndex('deliveries_status').on('deliveries').columns(['status', 'updated_at']).execute();
+      },
+    },
   };
 }

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Manifest, Verdict } from '../domain/manifest.js';
-import type { DB, Database, MessagesTable } from './db.js';
+import type { DB, Database, DeliveriesTable, MessagesTable } from './db.js';
 import { GroupCommit } from './group-commit.js';
 import { InlineBlobs } from './inline-blobs.js';
 
@@ -51,9 +51,20 @@ export interface DeliveryRecord {
   status: DeliveryStatus;
   response: string | null;
   attempts: number;
+  /** Start of the retry lifetime (when the row was queued, or put back by redeliver). */
+  queuedAt: string;
+  updatedAt: string;
 }
 
 const now = () => new Date().toISOString();
+
+function toDelivery(r: DeliveriesTable): DeliveryRecord {
+  return {
+    messageId: r.message_id, batch: r.batch, recipient: r.recipient, mailSha256: r.mail_sha256,
+    status: r.status as DeliveryStatus, response: r.response, attempts: r.attempts,
+    queuedAt: r.queued_at ?? r.updated_at, updatedAt: r.updated_at,
+  };
+}
 
 function toRecord(r: MessagesTable): MessageRecord {
   return {
@@ -172,7 +183,7 @@ export class Records {
     if (recipients.length === 0) return;
     await tx.insertInto('deliveries')
       .values(recipients.map((recipient) => ({
-        message_id: id, batch, recipient, mail_sha256: mailSha256, status: 'pending', response: null, attempts: 0, updated_at: at,
+        message_id: id, batch, recipient, mail_sha256: mailSha256, status: 'pending', response: null, attempts: 0, updated_at: at, queued_at: at,
       })))
       .onConflict((oc) => oc.columns(['message_id', 'batch', 'recipient']).doNothing())
       .execute();
@@ -182,10 +193,49 @@ export class Records {
     let q = this.db.selectFrom('deliveries').selectAll().where('message_id', '=', id);
     if (batch !== undefined) q = q.where('batch', '=', batch);
     const rows = await q.orderBy('batch').orderBy('recipient').execute();
-    return rows.map((r) => ({
-      messageId: r.message_id, batch: r.batch, recipient: r.recipient, mailSha256: r.mail_sha256,
-      status: r.status as DeliveryStatus, response: r.response, attempts: r.attempts,
-    }));
+    return rows.map(toDelivery);
+  }
+
+  /** Failed deliveries, oldest failure first: of one message, or failed at or after `since` (ISO time). */
+  async failedDeliveries(f: { id?: string; since?: string; limit?: number }): Promise<DeliveryRecord[]> {
+    let q = this.db.selectFrom('deliveries').selectAll().where('status', '=', 'failed');
+    if (f.id !== undefined) q = q.where('message_id', '=', f.id);
+    if (f.since !== undefined) q = q.where('updated_at', '>=', f.since);
+    const rows = await q.orderBy('updated_at').orderBy('message_id').orderBy('batch').orderBy('recipient').limit(f.limit ?? 10_000).execute();
+    return rows.map(toDelivery);
+  }
+
+  /**
+   * Puts failed deliveries back to pending with a new retry lifetime (the failure's reply stays until the
+   * next attempt replaces it), and a message whose batch 0 is among them back to `sanitized`, so its status
+   * is decided again. Returns the (message, batch) pairs that need a delivery job.
+   */
+  async requeueFailed(rows: readonly Pick<DeliveryRecord, 'messageId' | 'batch' | 'recipient'>[], detail: string): Promise<{ messageId: string; batch: number }[]> {
+    const at = now();
+    const jobs = new Map<string, { messageId: string; batch: number }>();
+    await this.#writes.run(async (tx) => {
+      for (const r of rows) {
+        const res = await tx.updateTable('deliveries').set({ status: 'pending', queued_at: at, updated_at: at })
+          .where('message_id', '=', r.messageId).where('batch', '=', r.batch).where('recipient', '=', r.recipient)
+          .where('status', '=', 'failed').executeTakeFirst();
+        if (Number(res.numUpdatedRows) > 0) jobs.set(`${r.messageId}\n${r.batch}`, { messageId: r.messageId, batch: r.batch });
+      }
+      for (const j of jobs.values()) {
+        if (j.batch !== 0) continue;
+        const res = await tx.updateTable('messages').set({ status: 'sanitized', updated_at: at })
+          .where('id', '=', j.messageId).where('status', 'in', ['delivered', 'failed']).executeTakeFirst();
+        if (Number(res.numUpdatedRows) > 0) await this.history(tx, j.messageId, 'sanitized', detail, at);
+      }
+    });
+    return [...jobs.values()];
+  }
+
+  /** The batch number of the next postmaster notice for a message: notices are batches -1, -2, … */
+  async nextNoticeBatch(id: string): Promise<number> {
+    const r = await this.db.selectFrom('deliveries').select((eb) => eb.fn.min<number>('batch').as('b'))
+      .where('message_id', '=', id).executeTakeFirst();
+    const lowest = r?.b === null || r?.b === undefined ? 0 : Number(r.b);
+    return Math.min(lowest, 0) - 1;
   }
 
   /** Records one attempt's outcome for one recipient. A delivered row is never changed again. */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -123,6 +123,29 @@ describe.runIf(root)('sandbox modes, gateway running as root', () => {
           expect(soffice.length).toBe(1);
           expect(soffice.map(hostStatus)).toEqual([{ uid: '65534 65534 65534 65534', caps: '0000000000000000' }]);
         }
+      } finally {
+        await pool.close();
+      }
+    }, 120_000);
+
+    // The pool's directory may sit below directories nobody cannot pass (a caller's 0700 mkdtemp, a TMPDIR in a
+    // private directory): bwrap-userns resolves its binds as nobody and `none` hands soffice host paths.
+    it.runIf(root)(`${mode}: a pool below two 0700 directories still converts, and they only gain search for others`, async () => {
+      force(mode === 'bwrap-userns' ? undefined : mode);
+      const outer = path.join(tmp, `private-${mode}`);
+      const inner = path.join(outer, 'inner');
+      mkdirSync(inner, { recursive: true, mode: 0o700 });
+      chmodSync(outer, 0o700);
+      chmodSync(inner, 0o700);
+      const pool = new OfficePool({ memoryMb: 1024, maxDocs: 3, baseDir: path.join(inner, 'pool') });
+      try {
+        const r = await pool.convert(await minimalDocx(['御見積書', `below ${mode}`]), 'docx', 90_000, 50_000_000);
+        expect(r.ok).toBe(true);
+        if (!r.ok) return;
+        const file = path.join(tmp, `below-${mode}.pdf`);
+        writeFileSync(file, r.untrustedPdf);
+        expect(execFileSync('pdftotext', ['-enc', 'UTF-8', file, '-']).toString('utf8').trim()).toBe(`御見積書\nbelow ${mode}`);
+        expect([statSync(outer).mode & 0o777, statSync(inner).mode & 0o777]).toEqual([0o701, 0o701]);
       } finally {
         await pool.close();
       }

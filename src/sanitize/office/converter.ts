@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { silentLogger, type Logger } from '../../log.js';
@@ -75,9 +75,11 @@ export class Converter {
     this.inside = bubblewrapped ? { profile: '/profile', job: '/job', home: '/tmp' } : { profile: this.profileDir, job: this.jobDir, home: path.join(this.opts.dir, 'home') };
     if (!bubblewrapped) mkdirSync(this.inside.home);
     // A root gateway runs the sandbox as nobody in every mode (docs/renderer.md): nobody must own the
-    // converter's directories and be able to reach them (the pool's parent may be a 0700 mkdtemp).
+    // converter's directories and be able to reach them. bwrap-userns resolves its bind sources as nobody and
+    // `none` hands soffice host paths, so every directory above ours counts (the pool's own 0700 mkdtemp, a
+    // caller's baseDir inside another 0700 mkdtemp, a TMPDIR under a private directory).
     if (process.getuid?.() === 0) {
-      allowTraverse(path.dirname(this.opts.dir));
+      allowTraverseUpTo(path.dirname(this.opts.dir));
       chownTree(this.opts.dir);
     }
     const binds = [
@@ -223,10 +225,19 @@ export class Converter {
   }
 }
 
-/** Let others (nobody) pass through `dir` without listing it. */
-function allowTraverse(dir: string): void {
-  const mode = statSync(dir).mode & 0o7777;
-  if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+/**
+ * Let nobody pass through `dir` and every directory above it, without listing any of them: search (o+x) is added
+ * only where nobody has none (it has no groups after setpriv), never read. The real path is walked, so a
+ * symlinked ancestor is judged by its target, which is what the kernel checks.
+ */
+function allowTraverseUpTo(dir: string): void {
+  for (let d = realpathSync(dir); ; d = path.dirname(d)) {
+    const st = statSync(d);
+    const mode = st.mode & 0o7777;
+    const passable = st.uid === SANDBOX_UID ? (mode & 0o100) !== 0 : st.gid === SANDBOX_UID ? (mode & 0o010) !== 0 : (mode & 0o001) !== 0;
+    if (!passable) chmodSync(d, mode | 0o001 | (st.uid === SANDBOX_UID ? 0o100 : 0) | (st.gid === SANDBOX_UID ? 0o010 : 0));
+    if (d === path.dirname(d)) return;
+  }
 }
 
 function chownTree(dir: string): void {

@@ -93,9 +93,15 @@ describe('mukaika start with a role that cannot listen', () => {
       await new Promise<void>((r) => blocker.close(() => r()));
       await waitFor(() => out.includes('mukaika started'), 120_000, 200);
       const all = lines();
-      const startedAt = all.findIndex((l) => l.msg === 'mukaika started');
-      for (const msg of ['gateway listening', 'web listening']) expect(all.findIndex((l) => l.msg === msg), msg).toBeLessThan(startedAt);
-      expect(all.slice(0, startedAt).filter((l) => l.msg === 'worker running').length).toBe(2);
+      // Lines of different processes may reach the shared pipe out of order (pino writes asynchronously), so
+      // the roles' lines are compared with "started" by their timestamps, not by their place in the stream.
+      const at = (l: Record<string, unknown>) => Date.parse(String(l.time));
+      const started = at(all.find((l) => l.msg === 'mukaika started')!);
+      for (const msg of ['gateway listening', 'web listening']) {
+        const line = all.find((l) => l.msg === msg);
+        expect(line && at(line) <= started, msg).toBe(true);
+      }
+      expect(all.filter((l) => l.msg === 'worker running' && at(l) <= started).length).toBe(2);
       expect(await queueOverSmtp(smtpPort, 'a@example.com', ['staff@example.lg.jp'], 'Subject: back\r\n\r\nhello\r\n')).toMatch(/^m[0-9a-f]{24}$/);
     } finally {
       blocker.close();

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 
 /** Pure checks of network values in the configuration, used by the schema so a bad value names its key. */
 
@@ -22,9 +23,13 @@ export function isListenHost(v: string): boolean {
   return isIP(v) !== 0 || isHostName(v);
 }
 
-/** A recipient domain we accept mail for: a host name with at least two labels, no wildcard. */
+/**
+ * A recipient domain we accept mail for: a host name with at least two labels, no wildcard. An IDN
+ * (U-labels) is judged by its A-labels, the form recipients are matched in (domain/mailbox.ts).
+ */
 export function isMailDomain(v: string): boolean {
-  return isHostName(v) && v.replace(/\.$/, '').includes('.');
+  const ascii = /^[\x21-\x7e]*$/.test(v) ? v : domainToASCII(v);
+  return isHostName(ascii) && ascii.replace(/\.$/, '').includes('.');
 }
 
 /** Networks that contain every address of their family: an SMTP listener open to the whole Internet. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { configSchema, type Config } from './schema.js';
 import { maskSecrets } from './mask.js';
 import { isWholeInternet } from './net-checks.js';
@@ -26,12 +26,32 @@ function merge(base: Tree, over: Tree): Tree {
   return out;
 }
 
+/**
+ * A YAML problem by its code and position only. The parser's own message quotes the offending line or token,
+ * and in a config file that is as likely as not a password or a URL with one (a bad indent under
+ * `databaseUrl: postgres://u:pw@h` printed the URL); so does its console warning for an unknown tag.
+ */
+function yamlProblem(file: string, e: YAMLError): MukaikaError {
+  const at = e.linePos?.[0];
+  return new MukaikaError('CONFIG_INVALID', `cannot read ${file}: YAML ${e.code}${at ? ` at line ${at.line}, column ${at.col}` : ''} (the text is not shown: it may hold a secret)`);
+}
+
 function readYaml(file: string): Tree {
-  let doc: unknown;
+  let text: string;
   try {
-    doc = parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new MukaikaError('CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  // Warnings (an unresolved tag) are refused like errors: a value the parser could not make sense of.
+  const parsed = parseDocument(text, { logLevel: 'silent' });
+  const problem = parsed.errors[0] ?? parsed.warnings[0];
+  if (problem) throw yamlProblem(file, problem);
+  let doc: unknown;
+  try {
+    doc = parsed.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new MukaikaError('CONFIG_INVALID', `cannot read ${file}: YAML aliases could not be resolved (${(err as Error).name})`);
   }
   if (doc == null) return {};
   if (!isTree(doc)) throw new MukaikaError('CONFIG_INVALID', `${file}: top level must be a mapping`);

@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/schema.js';
+import { maskSecrets } from '../config/mask.js';
 import { MukaikaError } from '../errors.js';
 import { EVT, type Logger } from '../log.js';
 
@@ -35,7 +36,7 @@ export async function ensureRedis(cfg: Config, log: Logger, defaultUrl = DEFAULT
   const port = Number(u.port || 6379);
   if (await reachable(u.hostname, port)) return { url: cfg.redisUrl, stop: async () => undefined };
   if (cfg.redisUrl !== defaultUrl) {
-    throw new MukaikaError('QUEUE_UNAVAILABLE', `Redis is not reachable at ${cfg.redisUrl}; start it or fix REDIS_URL`);
+    throw new MukaikaError('QUEUE_UNAVAILABLE', `Redis is not reachable at ${maskSecrets(cfg.redisUrl)}; start it or fix REDIS_URL`);
   }
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
     throw new MukaikaError('QUEUE_UNAVAILABLE', `Redis is not reachable at ${defaultUrl} and redis-server is not installed (apt-get install redis-server)`);

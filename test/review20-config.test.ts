@@ -3,7 +3,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/load.js';
+import { configWarnings, loadConfig } from '../src/config/load.js';
+import { checkPeer, peerAllowList } from '../src/ingress/smtp-policy.js';
 import { createLogger } from '../src/log.js';
 import { ensureRedis } from '../src/runtime/redis-child.js';
 import { runCli } from './helpers/run-cli.js';
@@ -50,5 +51,27 @@ describe('configuration errors never echo a secret', () => {
     await expect(ensureRedis(cfg, createLogger('silent'))).rejects.toThrow(
       `Redis is not reachable at redis://:***@127.0.0.1:${port}/0?password=***; start it or fix REDIS_URL`,
     );
+  });
+});
+
+describe('open SMTP networks in other spellings are warned about like 0.0.0.0/0', () => {
+  const WIDE = ['::ffff:0.0.0.0/96', '::ffff:0:0/97', '0.0.0.0/1', '128.0.0.0/1', '64.0.0.0/7', '::/1', '2000::/3', '0:0:0:0:0:ffff:0.0.0.0/100'];
+  const NARROW = ['10.0.0.0/8', '::ffff:10.0.0.0/104', '127.0.0.0/8', '::1/128', '2001:db8::/32', '192.0.2.0/24', 'fe80::/16'];
+
+  it('each wide network lets a public IPv4 or IPv6 host in (checked with the real peer check)', () => {
+    for (const n of WIDE) {
+      const list = peerAllowList([n]);
+      const inside = ['203.0.113.9', '198.51.100.1', '2001:db8::9', '100.64.0.1', '45.1.2.3', '65.1.2.3', '192.0.2.1', '10.1.1.1'].filter((p) => checkPeer(list, p) === undefined);
+      expect(inside.length, n).toBeGreaterThan(0);
+    }
+  });
+
+  it('configWarnings names every wide one and none of the narrow ones', () => {
+    const cfg = loadConfig({ env: {}, overrides: { smtp: { allowedNetworks: [...NARROW, ...WIDE, '0.0.0.0/0'] } } });
+    const wide = (n: string) => `smtp.allowedNetworks contains ${n}: wider than an IPv4 /8 or an IPv6 /16, much of the Internet may connect to SMTP; list your MTAs' networks`;
+    expect(configWarnings(cfg)).toEqual([
+      "smtp.allowedNetworks contains 0.0.0.0/0: any host on the Internet may connect to SMTP; list your MTAs' networks",
+      ...WIDE.map(wide),
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseDocument, type YAMLError } from 'yaml';
 import { configSchema, type Config } from './schema.js';
 import { maskSecrets } from './mask.js';
-import { isWholeInternet } from './net-checks.js';
+import { isVeryWide, isWholeInternet } from './net-checks.js';
 import { MukaikaError } from '../errors.js';
 import { EVT, type Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -144,6 +144,10 @@ export function configWarnings(cfg: Config): string[] {
   const out: string[] = [];
   for (const n of cfg.smtp.allowedNetworks.filter(isWholeInternet)) {
     out.push(`smtp.allowedNetworks contains ${n}: any host on the Internet may connect to SMTP; list your MTAs' networks`);
+  }
+  // The same opening in other spellings (`0.0.0.0/1` twice, `::ffff:0:0/96`): as loud, worded by what it is.
+  for (const n of cfg.smtp.allowedNetworks.filter((c) => !isWholeInternet(c) && isVeryWide(c))) {
+    out.push(`smtp.allowedNetworks contains ${n}: wider than an IPv4 /8 or an IPv6 /16, much of the Internet may connect to SMTP; list your MTAs' networks`);
   }
   return out;
 }

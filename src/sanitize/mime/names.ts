@@ -1,5 +1,5 @@
 /** Attachment file names: decoded, no path, no control characters, never empty. */
-import { stripControls } from './headers.js';
+import { decodeWords, stripControls } from './headers.js';
 import type { MimePart } from './tree.js';
 
 const EXTENSIONS: Record<string, string> = {
@@ -30,9 +30,30 @@ const MAX_NAME = 200;
 const SEPARATORS = /[\p{Zl}\p{Zp}\u0085\v\f]/gu;
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}]/gu;
 
-/** Text for a header or a file name: separators become spaces, control and format characters go. */
-export function headerText(s: string): string {
+function cleanOnce(s: string): string {
   return s.replace(/[\t\r\n]/g, ' ').replace(SEPARATORS, ' ').replace(INVISIBLE, '');
+}
+
+// An RFC 2047 encoded word (ASCII only) and a run of them separated by blanks, which decodes as one text.
+const WORD = String.raw`=\?[\x21-\x3e\x40-\x7e]{1,64}\?[BbQq]\?[\x21-\x3e\x40-\x7e]*\?=`;
+const WORD_RUN = new RegExp(`${WORD}(?:[ \\t]+${WORD})*`, 'g');
+const MAX_DECODE_ROUNDS = 4;
+
+/**
+ * Text for a header or a file name: separators become spaces, control and format characters go. Text that
+ * still reads as encoded words after the parser's one decoding (a Subject encoding `=?UTF-8?B?…?=` itself)
+ * is decoded here too, and cleaned again: nodemailer sends such ASCII as it is and the LGWAN client would
+ * decode it, U+2028 and bidi overrides included. What is still encoded after a few rounds is broken up.
+ */
+export function headerText(s: string): string {
+  let out = cleanOnce(s);
+  for (let round = 0; round < MAX_DECODE_ROUNDS && out.includes('=?'); round++) {
+    const next = cleanOnce(out.replace(WORD_RUN, (run) => decodeWords(run)));
+    if (next === out) break;
+    out = next;
+  }
+  WORD_RUN.lastIndex = 0;
+  return WORD_RUN.test(out) ? out.replace(/=\?/g, '=\uff1f') : out;
 }
 
 /** True when `s` holds a character `headerText` would change (an address must not: it is dropped). */

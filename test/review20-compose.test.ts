@@ -25,7 +25,7 @@ const headers = (text: string): ParsedHeaders => ({
 /** The LGWAN client's view: mailparser decodes encoded words in Subject, names and file names. */
 async function clientView(text: string) {
   const raw = await composeMail({
-    id: 'mreview20', hostname: 'gw.example.lg.jp', headers: headers(text), text: 'body', charset: 'utf-8', verdict: 'clean',
+    id: 'mreview20', hostname: 'gw.example.lg.jp', headers: headers(text), text: 'body', charset: 'utf-8', verdict: 'sanitized',
     attachments: [{ name: `${text}.pdf`, type: 'application/pdf', bytes: Buffer.from('%PDF-1.4\n') }],
   });
   const m = await simpleParser(raw);

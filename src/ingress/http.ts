@@ -88,6 +88,9 @@ function unlockView(id: string, r: UnlockResult) {
 
 function sendError(log: Logger, reply: FastifyReply, err: MukaikaError): FastifyReply {
   if (err.spec.http === 503 || err.spec.http === 507) reply.header('Retry-After', '30');
+  // Refused before its body was read: close rather than keep the connection, or Node reads and discards
+  // whatever the client keeps sending for up to http.requestTimeoutMs, no token needed (docs/RELIABILITY.md).
+  if (!reply.request.raw.complete) reply.header('Connection', 'close');
   // The client's mistakes are not our faults: logged at info with their code, never at error.
   if (err.spec.http >= 400 && err.spec.http < 500 && err.code !== 'UNAUTHORIZED') {
     log.info({ evt: EVT.HTTP_REFUSED, status: err.spec.http, code: err.code, detail: err.message.slice(0, 300) }, 'http refused');

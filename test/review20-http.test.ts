@@ -1,0 +1,79 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHttp, hashToken } from '../src/ingress/http.js';
+import { openHarness, waitFor, type Harness } from './helpers/harness.js';
+
+const TOKEN = 'review20-http-token-0123456789';
+
+/** One raw connection: everything received, and whether the server ended it. */
+function connect(port: number) {
+  const c = { socket: net.connect(port, '127.0.0.1'), received: '', closed: false };
+  c.socket.on('data', (d: Buffer) => { c.received += d.toString('latin1'); });
+  c.socket.on('error', () => undefined);
+  c.socket.on('close', () => { c.closed = true; });
+  return c;
+}
+
+const statusLines = (s: string) => [...s.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+
+describe('a refused request does not keep its connection to read (or be fed) the body', () => {
+  let h: Harness;
+  let app: ReturnType<typeof buildHttp>;
+  let port: number;
+  let id: string;
+  beforeAll(async () => {
+    // Long request and idle timeouts: only the refusal itself may end these connections.
+    h = await openHarness({ overrides: { http: { tokenHashes: [hashToken(TOKEN)], requestTimeoutMs: 120_000, idleTimeoutMs: 120_000 } } });
+    app = buildHttp(h.ctx);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as net.AddressInfo).port;
+    const res = await app.inject({
+      method: 'POST', url: '/api/v1/messages?to=staff%40example.lg.jp', payload: 'Subject: x\r\n\r\nx\r\n',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'message/rfc822' },
+    });
+    id = res.json<{ id: string }>().id;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await h?.close();
+  });
+
+  const BODY = 256 * 1024;
+  const heads: [string, string][] = [
+    ['no token (Expect: 100-continue too)', 'POST /api/v1/messages?to=staff@example.lg.jp HTTP/1.1\r\nHost: gw\r\nContent-Type: message/rfc822\r\nExpect: 100-continue\r\n'],
+    ['a wrong token', 'POST /api/v1/messages?to=staff@example.lg.jp HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer wrong-token-0123456789abc\r\nContent-Type: message/rfc822\r\n'],
+    ['a wrong content type', `POST /api/v1/messages?to=staff@example.lg.jp HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: message/rfc822x\r\n`],
+    ['a recipient outside the accepted domains', `POST /api/v1/messages?to=x@evil.example HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: message/rfc822\r\n`],
+  ];
+
+  it.each(heads)('%s: the error reply closes the connection; the body sent after it and a request behind it are never read', async (_what, head) => {
+    const c = connect(port);
+    await new Promise((r) => c.socket.once('connect', r));
+    c.socket.write(`${head}Content-Length: ${BODY}\r\n\r\nSubject: x\r\n\r\n`);
+    await waitFor(() => statusLines(c.received).some((s) => s >= 400));
+    // The client keeps going: the rest of the body, then a valid request pipelined behind it.
+    const rest = Buffer.alloc(BODY - 'Subject: x\r\n\r\n'.length, 0x61);
+    c.socket.write(Buffer.concat([rest, Buffer.from(`GET /api/v1/messages/${id} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`)]));
+    await waitFor(() => c.closed || statusLines(c.received).length > 1 + (head.includes('Expect') ? 1 : 0));
+    const codes = statusLines(c.received).filter((s) => s !== 100);
+    expect(codes).toHaveLength(1);
+    expect(codes[0]).toBeGreaterThanOrEqual(400);
+    expect(c.received).toMatch(/\r\nconnection: close\r\n/i);
+    await waitFor(() => c.closed);
+    c.socket.destroy();
+  });
+
+  it('a refusal without a body to read (GET 404) and an accepted POST keep the connection: pipelining still works', async () => {
+    const c = connect(port);
+    await new Promise((r) => c.socket.once('connect', r));
+    const body = 'Subject: pipelined\r\n\r\nx\r\n';
+    c.socket.write(`GET /api/v1/messages/m000000000000000000000000 HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`
+      + `POST /api/v1/messages?to=staff@example.lg.jp HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: message/rfc822\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+      + `GET /api/v1/messages/${id} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    await waitFor(() => statusLines(c.received).length === 3);
+    expect(statusLines(c.received)).toEqual([404, 202, 200]);
+    expect(c.received).not.toMatch(/connection: close/i);
+    expect(c.closed).toBe(false);
+    c.socket.destroy();
+  });
+});

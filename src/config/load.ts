@@ -164,7 +164,10 @@ export function databaseUrlOf(cfg: Config): string {
 
 // `sha256`: the hash of a scoped token (http.tokens), masked like tokenHashes while its scope stays visible.
 const SECRET_KEYS = new Set(['tokenHashes', 'sha256', 'siteSecret']);
-const secretKey = (key: string) => SECRET_KEYS.has(key) || /(password|secret|token)s?$/i.test(key);
+// `tokens` (http.tokens) is a list of { sha256, scope }: walked, so that each hash is masked by its own key and
+// the scope stays visible; every other key named like a secret is masked whole.
+const SHOWN_KEYS = new Set(['tokens']);
+const secretKey = (key: string) => !SHOWN_KEYS.has(key) && (SECRET_KEYS.has(key) || /(password|secret|token)s?$/i.test(key));
 
 /** The effective config as YAML-able data with secrets, URL passwords and secret URL parameters masked. */
 export function maskedConfig(cfg: Config): Tree {

@@ -56,3 +56,33 @@ describe('text still encoded after the parser decoded it once is no way around t
     expect(cleanFileName(encode('../../etc/passwd', 2))).toBe('passwd');
   });
 });
+
+describe('file names any LGWAN client can save as what they claim to be', () => {
+  it('DOS device names get a leading underscore, whatever the extension or case', () => {
+    for (const n of ['CON', 'con.txt', 'Nul.tar.gz', 'COM1.pdf', 'lpt9', 'aux .txt', 'PRN.', 'conout$.log', 'COM².doc']) {
+      expect(cleanFileName(n), n).toBe(`_${n.replace(/\.$/, '')}`);
+    }
+    for (const n of ['CONFIG.sys', 'console.txt', 'com10.pdf', 'null.txt', 'a.con']) expect(cleanFileName(n), n).toBe(n);
+  });
+
+  it('runs of blanks that push the real extension out of sight become one space', () => {
+    expect(cleanFileName(`report.pdf${' '.repeat(40)}.exe`)).toBe('report.pdf .exe');
+    expect(cleanFileName('見積書\u3000\u3000\u3000\u3000.pdf\t\t.exe')).toBe('見積書 .pdf .exe');
+    expect(cleanFileName('会議\u3000資料.pdf')).toBe('会議\u3000資料.pdf');
+  });
+
+  it('long names fit 200 bytes of UTF-8 with the extension kept and no trailing dot or space', () => {
+    const cases: [string, string][] = [
+      [`${'あ'.repeat(10_000)}.txt`, `${'あ'.repeat(65)}.txt`],
+      [`${'😀'.repeat(300)}.pdf`, `${'😀'.repeat(49)}.pdf`],
+      [`${'a'.repeat(199)} ${'b'.repeat(20)}`, 'a'.repeat(199)],
+      [`${'x'.repeat(199)}.${'y'.repeat(30)}`, 'x'.repeat(199)],
+      [`${'a'.repeat(194)}. .${'b'.repeat(10)}.docx`, `${'a'.repeat(194)}.docx`],
+    ];
+    for (const [input, want] of cases) {
+      const got = cleanFileName(input);
+      expect(got, input.slice(0, 20)).toBe(want);
+      expect(Buffer.byteLength(got)).toBeLessThanOrEqual(200);
+    }
+  });
+});

@@ -61,18 +61,42 @@ export function hasInvisible(s: string): boolean {
   return /[\p{Zl}\p{Zp}\p{Cc}\p{Cf}\p{Cs}]/u.test(s);
 }
 
+/** Leading and trailing dots and spaces: they hide a name or its extension, and Windows drops them. */
+const trimName = (n: string): string => n.replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
+
+/**
+ * Also at most MAX_NAME_BYTES of UTF-8: a file system takes 255 bytes (ext4) or 255 UTF-16 units (NTFS) per
+ * name, and outputs add a suffix to it; 200 Japanese characters (600 bytes) could not be saved anywhere.
+ */
+const MAX_NAME_BYTES = 200;
+
+/** DOS device names, which Windows opens as devices whatever the extension (`con.txt`, `COM1.pdf`). */
+const RESERVED = /^(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3]|conin\$|conout\$)$/i;
+
 /** Clean a decoded file name; '' when nothing usable is left. */
 export function cleanFileName(name: string): string {
   let n = headerText(stripControls(name)).replace(/\\/g, '/');
   n = n.slice(n.lastIndexOf('/') + 1);
-  // characters Windows refuses in names, and leading dots/spaces that hide or confuse
-  n = n.replace(/[:*?"<>|]/g, '_').replace(/^[\s.]+/, '').replace(/[\s.]+$/, '').trim();
-  if (n.length > MAX_NAME) {
+  // characters Windows refuses in names; runs of blanks that push a real extension out of sight
+  // ("report.pdf          .exe"); leading/trailing dots and spaces
+  n = trimName(n.replace(/[:*?"<>|]/g, '_').replace(/\s{2,}/g, ' '));
+  if (n.length > MAX_NAME || Buffer.byteLength(n) > MAX_NAME_BYTES) {
     const dot = n.lastIndexOf('.');
     const ext = dot > 0 && n.length - dot <= 10 ? n.slice(dot) : '';
-    n = Array.from(n).slice(0, MAX_NAME - ext.length).join('') + ext;
+    let stem = '';
+    let bytes = Buffer.byteLength(ext);
+    let count = [...ext].length;
+    for (const ch of n.slice(0, n.length - ext.length)) {
+      const b = Buffer.byteLength(ch);
+      if (count + 1 > MAX_NAME || bytes + b > MAX_NAME_BYTES) break;
+      stem += ch;
+      bytes += b;
+      count++;
+    }
+    n = trimName(trimName(stem) + ext);
   }
-  return n;
+  const base = n.split('.')[0]!.trimEnd();
+  return RESERVED.test(base) ? `_${n}` : n;
 }
 
 /** The name an attachment is shown and stored under; `n` numbers unnamed parts. */

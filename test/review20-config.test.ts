@@ -75,3 +75,34 @@ describe('open SMTP networks in other spellings are warned about like 0.0.0.0/0'
     ]);
   });
 });
+
+describe('a relay URL that is our own SMTP listener is refused at load (mail would loop)', () => {
+  const load = (smtp: Record<string, unknown>, smtpUrl: string, hostname = 'mukaika.city.example.lg.jp') => {
+    try {
+      loadConfig({ env: {}, overrides: { hostname, smtp, lgwan: { smtpUrl } } });
+      return 'loaded';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const loop = (url: string, host: string, port: number, listen: string) => `invalid configuration:\n  lgwan.smtpUrl: ${url}:${port} is this gateway's own SMTP listener (smtp.host ${listen}, smtp.port ${port}); mail would loop`;
+
+  it.each([
+    [{ port: 2525, host: '127.0.0.1' }, 'smtp://127.0.0.1:2525', '127.0.0.1'],
+    [{ port: 2525, host: '127.0.0.1' }, 'smtp://localhost:2525', 'localhost'],
+    [{ port: 2525, host: '0.0.0.0' }, 'smtp://127.0.0.9:2525', '127.0.0.9'],
+    [{ port: 2525, host: '::' }, 'smtp://[::1]:2525', '::1'],
+    [{ port: 25, host: '192.0.2.10' }, 'smtp://192.0.2.10', '192.0.2.10'],
+    [{ port: 2525, host: '0.0.0.0' }, 'smtp://MUKAIKA.city.example.lg.jp:2525', 'mukaika.city.example.lg.jp'],
+  ])('smtp %o with relay %s', (smtp, url, host) => {
+    expect(load(smtp, url)).toBe(loop(host, host, smtp.port, smtp.host));
+  });
+
+  it('another port, another loopback address than the one listened on, or the Maildir outbox load', () => {
+    expect(load({ port: 2525, host: '127.0.0.1' }, 'smtp://127.0.0.1:10026')).toBe('loaded');
+    expect(load({ port: 2525, host: '127.0.0.1' }, 'smtp://127.0.0.2:2525')).toBe('loaded');
+    expect(load({ port: 2525, host: '127.0.0.1' }, 'smtp://relay.lgwan.example.lg.jp:2525')).toBe('loaded');
+    expect(load({ port: 2525, host: '127.0.0.1' }, '')).toBe('loaded');
+    expect(load({ port: 0, host: '127.0.0.1' }, 'smtp://127.0.0.1:25')).toBe('loaded');
+  });
+});

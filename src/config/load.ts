@@ -118,6 +118,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   cfg.dataDir = path.resolve(cfg.dataDir);
   cfg.smtp.acceptDomains = cfg.smtp.acceptDomains.map((d) => d.toLowerCase());
   checkPortClashes(cfg);
+  checkRelayLoop(cfg);
   return deepFreeze(cfg);
 }
 
@@ -133,6 +134,25 @@ function checkPortClashes(cfg: Config): void {
         throw new MukaikaError('CONFIG_INVALID', `invalid configuration:\n  ${b}.port: ${lb.port} is also ${a}.port; each listener needs its own port`);
       }
     }
+  }
+}
+
+const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+
+/**
+ * lgwan.smtpUrl naming our own SMTP listener: every sanitized mail would come back in as new Internet mail
+ * (loopback peers are allowed by default), be sanitized and sent again, for ever, a notice longer each time.
+ */
+function checkRelayLoop(cfg: Config): void {
+  if (!cfg.lgwan.smtpUrl || cfg.smtp.port === 0) return;
+  const u = new URL(cfg.lgwan.smtpUrl);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const port = Number(u.port || (u.protocol === 'smtps:' ? 465 : 25));
+  const listen = cfg.smtp.host.toLowerCase();
+  const same = host === listen || host === cfg.hostname.toLowerCase()
+    || (isLoopback(host) && (WILDCARD_HOSTS.has(listen) || isLoopback(listen)) && (host === 'localhost' || listen === 'localhost' || WILDCARD_HOSTS.has(listen)));
+  if (port === cfg.smtp.port && same) {
+    throw new MukaikaError('CONFIG_INVALID', `invalid configuration:\n  lgwan.smtpUrl: ${host}:${port} is this gateway's own SMTP listener (smtp.host ${cfg.smtp.host}, smtp.port ${cfg.smtp.port}); mail would loop`);
   }
 }
 

@@ -77,3 +77,37 @@ describe('a refused request does not keep its connection to read (or be fed) the
     c.socket.destroy();
   });
 });
+
+describe('a multipart upload cannot fill memory with form fields before its file', () => {
+  let h: Harness;
+  let app: ReturnType<typeof buildHttp>;
+  beforeAll(async () => {
+    h = await openHarness({ overrides: { http: { tokenHashes: [hashToken(TOKEN)], maxUploadBytes: 1_000_000 } } });
+    app = buildHttp(h.ctx);
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await h?.close();
+  });
+
+  const upload = (fields: string[]) => app.inject({
+    method: 'POST', url: '/api/v1/files',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'multipart/form-data; boundary=B' },
+    payload: Buffer.concat([
+      ...fields.map((v, i) => Buffer.from(`--B\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\n${v}\r\n`)),
+      Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n'),
+    ]),
+  });
+  const files = async () => (await h.ctx.database.db.selectFrom('messages').select('id').where('kind', '=', 'file').execute()).length;
+
+  it('40 fields of 1 MiB each (41 MB under a 1 MB limit) are refused 413 with no record; a couple of short ones still pass', async () => {
+    const big = await upload(Array.from({ length: 40 }, () => 'v'.repeat(1024 * 1024)));
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toEqual({ error: 'MESSAGE_TOO_LARGE', message: 'message too large' });
+    expect(await files()).toBe(0);
+    const ok = await upload(['note', 'x'.repeat(100)]);
+    expect(ok.statusCode).toBe(202);
+    expect(await files()).toBe(1);
+  });
+});

@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import { createLogger } from '../src/log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
 import { openHarness, waitFor, type Harness } from './helpers/harness.js';
@@ -109,5 +111,46 @@ describe('a multipart upload cannot fill memory with form fields before its file
     const ok = await upload(['note', 'x'.repeat(100)]);
     expect(ok.statusCode).toBe(202);
     expect(await files()).toBe(1);
+  });
+});
+
+describe('bodies are not parsed into memory for routes that refuse them or need only a little', () => {
+  let h: Harness;
+  let app: ReturnType<typeof buildHttp>;
+  let out = '';
+  beforeAll(async () => {
+    h = await openHarness({ overrides: { http: { tokenHashes: [hashToken(TOKEN)] } } });
+    const log = createLogger('info', new Writable({ write(c: Buffer, _e, cb) { out += c.toString(); cb(); } }));
+    app = buildHttp({ ...h.ctx, log });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await h?.close();
+  });
+  const details = () => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.evt === 'MK114').map((l) => [l.status, l.code, l.detail]);
+
+  it('a JSON or text body to /messages or /files is refused on its Content-Type, never parsed (5 MB of broken JSON)', async () => {
+    const junk = `{"a":"${'x'.repeat(5_000_000)}`;
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const r1 = await app.inject({ method: 'POST', url: '/api/v1/messages?to=staff%40example.lg.jp', headers: { ...auth, 'content-type': 'application/json' }, payload: junk });
+    const r2 = await app.inject({ method: 'POST', url: '/api/v1/files', headers: { ...auth, 'content-type': 'application/json' }, payload: junk });
+    const r3 = await app.inject({ method: 'POST', url: '/api/v1/files', headers: { ...auth, 'content-type': 'text/plain' }, payload: junk });
+    expect([r1.statusCode, r2.statusCode, r3.statusCode]).toEqual([400, 400, 400]);
+    expect(details()).toEqual([
+      [400, 'BAD_REQUEST', 'Content-Type must be message/rfc822'],
+      [400, 'BAD_REQUEST', 'Content-Type must be multipart/form-data'],
+      [400, 'BAD_REQUEST', 'Content-Type must be multipart/form-data'],
+    ]);
+  });
+
+  it('an unlock body over 16 KiB is 413 before it is parsed; a normal one reaches the record check', async () => {
+    out = '';
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const big = await app.inject({ method: 'POST', url: '/api/v1/messages/m000000000000000000000000/parts/0/unlock', headers: auth, payload: JSON.stringify({ password: 'p'.repeat(1_000_000) }) });
+    expect(big.statusCode).toBe(413);
+    const small = await app.inject({ method: 'POST', url: '/api/v1/messages/m000000000000000000000000/parts/0/unlock', headers: auth, payload: JSON.stringify({ password: 'secret' }) });
+    expect(small.json()).toEqual({ error: 'NOT_FOUND', message: 'not found' });
   });
 });

@@ -110,6 +110,12 @@ describe('configuration', () => {
     expect(invalid({ smtp: { acceptDomains: ['city.example.lg.jp', '*.example.lg.jp'] } })).toBe(`invalid configuration:\n  smtp.acceptDomains.1: ${msg}`);
     expect(invalid({}, { ACCEPT_DOMAINS: 'example.lg.jp,*' })).toBe(`invalid configuration:\n  smtp.acceptDomains.1: ${msg}`);
     expect(invalid({ smtp: { acceptDomains: ['a@example.lg.jp'] } })).toBe(`invalid configuration:\n  smtp.acceptDomains.0: ${msg}`);
+    expect(invalid({ smtp: { acceptDomains: ['*.例え.jp'] } })).toBe(`invalid configuration:\n  smtp.acceptDomains.0: ${msg}`);
+  });
+
+  it('takes an IDN accept domain (U-labels or A-labels): recipients in it are matched by their A-labels', () => {
+    expect(invalid({ smtp: { acceptDomains: ['例え.jp', 'xn--r8jz45g.jp', '市役所.example.lg.jp'] } })).toBe('loaded');
+    expect(invalid({ smtp: { acceptDomains: ['例え'] } })).not.toBe('loaded');
   });
 
   it('refuses an HTTP headers timeout longer than the request timeout (Node would throw at listen)', () => {

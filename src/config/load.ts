@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { configSchema, type Config } from './schema.js';
 import { maskSecrets } from './mask.js';
-import { isWholeInternet } from './net-checks.js';
+import { isVeryWide, isWholeInternet } from './net-checks.js';
 import { MukaikaError } from '../errors.js';
 import { EVT, type Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -26,12 +26,32 @@ function merge(base: Tree, over: Tree): Tree {
   return out;
 }
 
+/**
+ * A YAML problem by its code and position only. The parser's own message quotes the offending line or token,
+ * and in a config file that is as likely as not a password or a URL with one (a bad indent under
+ * `databaseUrl: postgres://u:pw@h` printed the URL); so does its console warning for an unknown tag.
+ */
+function yamlProblem(file: string, e: YAMLError): MukaikaError {
+  const at = e.linePos?.[0];
+  return new MukaikaError('CONFIG_INVALID', `cannot read ${file}: YAML ${e.code}${at ? ` at line ${at.line}, column ${at.col}` : ''} (the text is not shown: it may hold a secret)`);
+}
+
 function readYaml(file: string): Tree {
-  let doc: unknown;
+  let text: string;
   try {
-    doc = parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new MukaikaError('CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  // Warnings (an unresolved tag) are refused like errors: a value the parser could not make sense of.
+  const parsed = parseDocument(text, { logLevel: 'silent' });
+  const problem = parsed.errors[0] ?? parsed.warnings[0];
+  if (problem) throw yamlProblem(file, problem);
+  let doc: unknown;
+  try {
+    doc = parsed.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new MukaikaError('CONFIG_INVALID', `cannot read ${file}: YAML aliases could not be resolved (${(err as Error).name})`);
   }
   if (doc == null) return {};
   if (!isTree(doc)) throw new MukaikaError('CONFIG_INVALID', `${file}: top level must be a mapping`);
@@ -98,6 +118,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   cfg.dataDir = path.resolve(cfg.dataDir);
   cfg.smtp.acceptDomains = cfg.smtp.acceptDomains.map((d) => d.toLowerCase());
   checkPortClashes(cfg);
+  checkRelayLoop(cfg);
   return deepFreeze(cfg);
 }
 
@@ -116,6 +137,25 @@ function checkPortClashes(cfg: Config): void {
   }
 }
 
+const isLoopback = (h: string) => h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+
+/**
+ * lgwan.smtpUrl naming our own SMTP listener: every sanitized mail would come back in as new Internet mail
+ * (loopback peers are allowed by default), be sanitized and sent again, for ever, a notice longer each time.
+ */
+function checkRelayLoop(cfg: Config): void {
+  if (!cfg.lgwan.smtpUrl || cfg.smtp.port === 0) return;
+  const u = new URL(cfg.lgwan.smtpUrl);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const port = Number(u.port || (u.protocol === 'smtps:' ? 465 : 25));
+  const listen = cfg.smtp.host.toLowerCase();
+  const same = host === listen || host === cfg.hostname.toLowerCase()
+    || (isLoopback(host) && (WILDCARD_HOSTS.has(listen) || isLoopback(listen)) && (host === 'localhost' || listen === 'localhost' || WILDCARD_HOSTS.has(listen)));
+  if (port === cfg.smtp.port && same) {
+    throw new MukaikaError('CONFIG_INVALID', `invalid configuration:\n  lgwan.smtpUrl: ${host}:${port} is this gateway's own SMTP listener (smtp.host ${cfg.smtp.host}, smtp.port ${cfg.smtp.port}); mail would loop`);
+  }
+}
+
 /**
  * Settings that load but leave the gateway open wider than any site needs: each is logged loudly (MK003) at
  * start. Refused outright instead, at load: wildcard accept domains (an open relay into LGWAN).
@@ -124,6 +164,10 @@ export function configWarnings(cfg: Config): string[] {
   const out: string[] = [];
   for (const n of cfg.smtp.allowedNetworks.filter(isWholeInternet)) {
     out.push(`smtp.allowedNetworks contains ${n}: any host on the Internet may connect to SMTP; list your MTAs' networks`);
+  }
+  // The same opening in other spellings (`0.0.0.0/1` twice, `::ffff:0:0/96`): as loud, worded by what it is.
+  for (const n of cfg.smtp.allowedNetworks.filter((c) => !isWholeInternet(c) && isVeryWide(c))) {
+    out.push(`smtp.allowedNetworks contains ${n}: wider than an IPv4 /8 or an IPv6 /16, much of the Internet may connect to SMTP; list your MTAs' networks`);
   }
   return out;
 }
@@ -140,9 +184,10 @@ export function databaseUrlOf(cfg: Config): string {
 
 // `sha256`: the hash of a scoped token (http.tokens), masked like tokenHashes while its scope stays visible.
 const SECRET_KEYS = new Set(['tokenHashes', 'sha256', 'siteSecret']);
-// `http.tokens` holds {sha256, scope} entries: its sha256 values are masked, its scopes stay readable.
-const NOT_SECRET = new Set(['tokens']);
-const secretKey = (key: string) => SECRET_KEYS.has(key) || (!NOT_SECRET.has(key) && /(password|secret|token)s?$/i.test(key));
+// `tokens` (http.tokens) is a list of { sha256, scope }: walked, so that each hash is masked by its own key and
+// the scope stays visible; every other key named like a secret is masked whole.
+const SHOWN_KEYS = new Set(['tokens']);
+const secretKey = (key: string) => !SHOWN_KEYS.has(key) && (SECRET_KEYS.has(key) || /(password|secret|token)s?$/i.test(key));
 
 /** The effective config as YAML-able data with secrets, URL passwords and secret URL parameters masked. */
 export function maskedConfig(cfg: Config): Tree {

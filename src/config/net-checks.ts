@@ -24,8 +24,8 @@ export function isListenHost(v: string): boolean {
 }
 
 /**
- * A recipient domain we accept mail for: a host name with at least two labels, no wildcard. An
- * internationalised domain may be written in Unicode (例え.jp); it is checked, and compared, as its A-label.
+ * A recipient domain we accept mail for: a host name with at least two labels, no wildcard. An IDN
+ * (U-labels) is judged by its A-labels, the form recipients are matched in (domain/mailbox.ts).
  */
 export function isMailDomain(v: string): boolean {
   const ascii = /^[\x21-\x7e]*$/.test(v) ? v : domainToASCII(v);
@@ -35,4 +35,35 @@ export function isMailDomain(v: string): boolean {
 /** Networks that contain every address of their family: an SMTP listener open to the whole Internet. */
 export function isWholeInternet(cidr: string): boolean {
   return /\/0$/.test(cidr);
+}
+
+/** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail included), or undefined if it is not one. */
+function ipv6Groups(addr: string): number[] | undefined {
+  if (isIP(addr) !== 6) return undefined;
+  let a = addr.replace(/%.*$/, '');
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(a);
+  if (v4) {
+    const [b0, b1, b2, b3] = v4.slice(1).map(Number) as [number, number, number, number];
+    a = `${a.slice(0, v4.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
+  }
+  const [head = '', tail] = a.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => parseInt(g, 16));
+}
+
+/**
+ * Networks wide enough that much of the Internet may connect: wider than an IPv4 /8, IPv4-mapped IPv6
+ * included (`::ffff:0:0/96` is every IPv4 host, and is checked as such), or wider than an IPv6 /16.
+ */
+export function isVeryWide(cidr: string): boolean {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+  if (!m) return false;
+  const bits = Number(m[2]);
+  if (isIP(m[1]!) === 4) return bits < 8;
+  const g = ipv6Groups(m[1]!);
+  if (!g) return false;
+  const mapped = g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff;
+  return mapped && bits >= 96 ? bits - 96 < 8 : bits < 16;
 }

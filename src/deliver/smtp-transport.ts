@@ -11,12 +11,19 @@ interface SmtpError extends Error {
 }
 
 /**
- * A recipient string that could not be sent as one exact `RCPT TO:<…>` line: a control character or an
- * angle bracket would end or widen the command. Anything else goes to the relay as stored, whatever it
- * looks like (the relay decides), so one stored recipient is always exactly one RCPT.
+ * Whether a recipient string can be sent as one exact `RCPT TO:<…>` line: a control character or an angle
+ * bracket would end or widen the command, and a space is only part of a mailbox inside a quoted local part
+ * (`"john doe"@x`, which intake accepts: domain/mailbox.ts). Anything else goes to the relay as stored,
+ * whatever it looks like (the relay decides), so one stored recipient is always exactly one RCPT.
  */
-// eslint-disable-next-line no-control-regex
-const UNSENDABLE = /[\x00-\x20\x7f<>]/;
+function sendable(r: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f<>]/.test(r)) return false;
+  if (!r.includes(' ')) return true;
+  const at = r.lastIndexOf('@');
+  const local = r.slice(0, at);
+  return at > 0 && !r.slice(at + 1).includes(' ') && local.length >= 2 && local.startsWith('"') && local.endsWith('"');
+}
 
 /** How long an idle pooled connection is kept before QUIT. */
 const IDLE_MS = 30_000;
@@ -84,9 +91,9 @@ export class SmtpTransport implements Transport {
 
   async send(envelope: { from: string; to: string[] }, raw: Buffer): Promise<SendOutcome> {
     const out: SendOutcome = { delivered: [], failed: [], deferred: [] };
-    const sendable = envelope.to.filter((r) => !UNSENDABLE.test(r));
-    for (const r of envelope.to) if (UNSENDABLE.test(r)) out.failed.push({ recipient: r, response: 'refused: not sendable as one SMTP recipient (control character, space or angle bracket)' });
-    if (sendable.length === 0) return out;
+    const toSend = envelope.to.filter(sendable);
+    for (const r of envelope.to) if (!sendable(r)) out.failed.push({ recipient: r, response: 'refused: not sendable as one SMTP recipient (control character, angle bracket, or a space outside a quoted local part)' });
+    if (toSend.length === 0) return out;
 
     let pooled: Pooled;
     try {
@@ -95,7 +102,7 @@ export class SmtpTransport implements Transport {
       const err = e as SmtpError;
       // Our own shutdown says nothing about the relay: deferred, without opening the shared breaker.
       if (err.code !== 'ECLOSED') out.relayDown = replyOf(err);
-      for (const r of sendable) out.deferred.push({ recipient: r, response: replyOf(err) });
+      for (const r of toSend) out.deferred.push({ recipient: r, response: replyOf(err) });
       return out;
     }
     let reusable = false;
@@ -105,7 +112,7 @@ export class SmtpTransport implements Transport {
       let deadline: NodeJS.Timeout | undefined;
       const info = await Promise.race([
         new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
-          pooled.conn.send({ from: envelope.from, to: sendable }, raw, (err, res) => (err ? reject(err) : resolve(res!)));
+          pooled.conn.send({ from: envelope.from, to: toSend }, raw, (err, res) => (err ? reject(err) : resolve(res!)));
         }),
         pooled.died.then((): never => { throw Object.assign(new Error('connection closed'), { code: 'ECONNECTION' }); }),
         new Promise<never>((_, reject) => {
@@ -116,21 +123,21 @@ export class SmtpTransport implements Transport {
         }),
       ]).finally(() => clearTimeout(deadline));
       reusable = true;
-      this.#sorted(sendable, info.accepted as string[], (info.rejectedErrors ?? []) as SmtpError[], info.response ?? '250', out);
+      this.#sorted(toSend, info.accepted as string[], (info.rejectedErrors ?? []) as SmtpError[], info.response ?? '250', out);
     } catch (e) {
       const err = e as SmtpError;
       reusable = !pooled.dead && !relayLevel(err);
       if (err.rejectedErrors?.length && !err.command?.startsWith('MAIL')) {
         // Every recipient refused at RCPT: each has its own answer.
-        this.#sorted(sendable, [], err.rejectedErrors, '', out);
+        this.#sorted(toSend, [], err.rejectedErrors, '', out);
       } else if (relayLevel(err)) {
         out.relayDown = replyOf(err);
-        for (const r of sendable) out.deferred.push({ recipient: r, response: out.relayDown });
+        for (const r of toSend) out.deferred.push({ recipient: r, response: out.relayDown });
       } else {
         // An answer about this mail as a whole (MAIL FROM or DATA): it applies to every recipient.
         const bucket = err.responseCode! >= 500 ? out.failed : out.deferred;
         if (bucket === out.deferred) out.mailDeferred = replyOf(err);
-        for (const r of sendable) bucket.push({ recipient: r, response: replyOf(err) });
+        for (const r of toSend) bucket.push({ recipient: r, response: replyOf(err) });
       }
     }
     await this.#release(pooled, reusable);

@@ -9,7 +9,8 @@ import { domainToASCII } from 'node:url';
  * octets; a domain of LDH labels (IDN U-labels are converted to their punycode A-labels, which is what
  * is stored and compared); at most 254 octets in all. Refused beyond RFC 5321, because downstream MTAs
  * still honour them as relay tricks: `%`, `!` and `@` in the local part, quoted or not, and address
- * literals (`[192.0.2.1]`), which can never be one of our domains.
+ * literals (`[192.0.2.1]`), which can never be one of our domains; and quoted local parts that the relay's
+ * SMTP client would send as another mailbox (`<`, `>`, a space at either end).
  */
 
 export interface Mailbox {
@@ -25,6 +26,8 @@ export type LocalPartCase = 'preserve' | 'lower';
 
 const ATOM = /^[A-Za-z0-9#$&'*+/=?^_`{|}~-]+$/;
 const RELAY_TRICKS = /[%!@]/;
+/** Quoted-string content the relay path does not carry unchanged: angle brackets, leading or trailing space. */
+const UNCARRIED = /[<>]|^ | $/;
 const MAX_LOCAL = 64;
 const MAX_ADDRESS = 254;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -64,6 +67,9 @@ function canonicalLocal(raw: string, localCase: LocalPartCase): string | undefin
     content = raw;
   }
   if (RELAY_TRICKS.test(content)) return undefined;
+  // Legal in a Quoted-string, but the relay's SMTP client rewrites them (`"a<b"` and `" a"` went out as
+  // `"a b"` and `a`): another mailbox than the one stored, whose delivery report then never matched.
+  if (UNCARRIED.test(content)) return undefined;
   if (localCase === 'lower') content = content.toLowerCase();
   // RFC 5321 §4.1.2: a quoted form that a Dot-string could spell is the same mailbox; store one spelling.
   return isDotString(content) ? content : `"${content.replace(/["\\]/g, '\\$&')}"`;

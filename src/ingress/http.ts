@@ -14,6 +14,9 @@ import { acceptOriginal } from './accept.js';
 import { limitedFastify } from './http-limits.js';
 import { checkRecipient, checkSender, recipientPolicy } from './smtp-policy.js';
 
+/** Non-file form fields an upload may carry before its file (none is used). */
+const MAX_FORM_FIELDS = 8;
+
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
 /** An authenticated API caller: its id (stored as a record's submitter) and what it may see. */
@@ -88,6 +91,9 @@ function unlockView(id: string, r: UnlockResult) {
 
 function sendError(log: Logger, reply: FastifyReply, err: MukaikaError): FastifyReply {
   if (err.spec.http === 503 || err.spec.http === 507) reply.header('Retry-After', '30');
+  // Refused before its body was read: close rather than keep the connection, or Node reads and discards
+  // whatever the client keeps sending for up to http.requestTimeoutMs, no token needed (docs/RELIABILITY.md).
+  if (!reply.request.raw.complete) reply.header('Connection', 'close');
   // The client's mistakes are not our faults: logged at info with their code, never at error.
   if (err.spec.http >= 400 && err.spec.http < 500 && err.code !== 'UNAUTHORIZED') {
     log.info({ evt: EVT.HTTP_REFUSED, status: err.spec.http, code: err.code, detail: err.message.slice(0, 300) }, 'http refused');
@@ -116,10 +122,17 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     return rec;
   };
 
-  app.post('/messages', async (req, reply) => {
-    if (req.headers['content-type']?.split(';')[0]?.trim().toLowerCase() !== 'message/rfc822') {
-      return refuse(reply, new MukaikaError('BAD_REQUEST', 'Content-Type must be message/rfc822'));
+  /**
+   * Refuses any other media type before the body is parsed: Fastify would otherwise parse a JSON or text
+   * body of up to http.maxUploadBytes into memory first, only for the handler to refuse it.
+   */
+  const onlyType = (type: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.headers['content-type']?.split(';')[0]?.trim().toLowerCase() !== type) {
+      return refuse(reply, new MukaikaError('BAD_REQUEST', `Content-Type must be ${type}`));
     }
+  };
+
+  app.post('/messages', { onRequest: onlyType('message/rfc822') }, async (req, reply) => {
     const q = req.query as Record<string, unknown>;
     // A repeated parameter arrives as an array: which one is meant is not ours to guess.
     if (Array.isArray(q.to) || Array.isArray(q.from)) return refuse(reply, new MukaikaError('BAD_REQUEST', 'to= and from= may be given once each'));
@@ -144,9 +157,13 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     return reply.code(202).send({ id, duplicate });
   });
 
-  app.post('/files', async (req, reply) => {
+  app.post('/files', { onRequest: onlyType('multipart/form-data') }, async (req, reply) => {
     // One byte over the limit reaches the spool, which refuses it before any record exists.
-    const file = await req.file({ limits: { fileSize: config.http.maxUploadBytes + 1, files: 1 } }).catch((err: unknown) => {
+    // Fields before the file are held in memory by the multipart parser (up to 1000 parts of 1 MiB each by
+    // default: a 157 MB upload under a 1 MB limit was taken, the process growing by ~480 MB). We use none:
+    // a few short ones are tolerated, more is 413.
+    const limits = { fileSize: config.http.maxUploadBytes + 1, files: 1, fields: MAX_FORM_FIELDS, fieldSize: 1024, parts: MAX_FORM_FIELDS + 1, headerPairs: 64 };
+    const file = await req.file({ limits }).catch((err: unknown) => {
       throw clientError(err);
     });
     if (!file) return refuse(reply, new MukaikaError('BAD_REQUEST', 'multipart file field required'));
@@ -168,12 +185,14 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   }
 
   // PPAP: the password travels in this request body only; it is never logged, stored or queued.
+  // Its JSON is parsed into memory: a password of at most 1024 characters needs no 50 MB body.
+  const UNLOCK_BODY_BYTES = 16 * 1024;
   const unlockBody = {
     type: 'object', required: ['password'], additionalProperties: false,
     properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } },
   } as const;
   app.post<{ Params: { id: string; n: string }; Body: { password: string } }>(
-    '/messages/:id/parts/:n/unlock', { schema: { body: unlockBody } },
+    '/messages/:id/parts/:n/unlock', { schema: { body: unlockBody }, bodyLimit: UNLOCK_BODY_BYTES },
     async (req) => {
       const index = partIndex(req.params.n);
       await visibleRecord(req, req.params.id, 'message');
@@ -181,7 +200,7 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     },
   );
   app.post<{ Params: { id: string }; Body: { password: string } }>(
-    '/files/:id/unlock', { schema: { body: unlockBody } },
+    '/files/:id/unlock', { schema: { body: unlockBody }, bodyLimit: UNLOCK_BODY_BYTES },
     async (req) => {
       await visibleRecord(req, req.params.id, 'file');
       return unlockView(req.params.id, await unlockPart(ctx, req.params.id, 0, req.body.password));

@@ -41,6 +41,23 @@ function uniqueRecipients(session: SMTPServerSession): string[] {
   return [...new Set(session.envelope.rcptTo.map((r) => r.address))];
 }
 
+/**
+ * Drops later envelope entries of an address already in it. smtp-server indexes its envelope by the peer's
+ * spelling, so each new spelling of one mailbox (`"a"@x`, `"\a"@x`, …) was appended although we gave it the
+ * stored canonical address: the list grew by one per RCPT, without limit, and every RCPT scanned it all.
+ */
+function collapseRecipients(session: SMTPServerSession): void {
+  const list = session.envelope.rcptTo;
+  const seen = new Set<string>();
+  let kept = 0;
+  for (const r of list) {
+    if (seen.has(r.address)) continue;
+    seen.add(r.address);
+    list[kept++] = r;
+  }
+  list.length = kept;
+}
+
 export async function startSmtp(ctx: Context, opts: { port?: number; host?: string; closeTimeoutMs?: number } = {}): Promise<SmtpIngress> {
   const { config, log } = ctx;
   const allowed = peerAllowList(config.smtp.allowedNetworks);
@@ -67,6 +84,10 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
     // Our close() has already waited out the grace period when smtp-server's close runs.
     closeTimeout: 100,
     disableReverseLookup: true,
+    // Not offered because not done: UTF-8 local parts are refused (domain/mailbox.ts), and no DSN is ever
+    // sent for NOTIFY/RET; advertising them invites requests the gateway would silently not honour.
+    hideSMTPUTF8: true,
+    hideDSN: true,
     // Address syntax is ours to judge, with the one strict parser (domain/mailbox.ts), so that one rule
     // and one reply (501 5.1.3) cover both SMTP and the API; smtp-server still refuses what it cannot split.
     lenientAddressParsing: true,
@@ -96,10 +117,13 @@ export async function startSmtp(ctx: Context, opts: { port?: number; host?: stri
       return cb();
     },
     onRcptTo(address, session, cb) {
+      collapseRecipients(session);
       const res = checkRecipient(recipients, address.address, uniqueRecipients(session));
       if (res instanceof MukaikaError) return refuse(res, session, cb);
       address.address = res;
-      return cb();
+      cb();
+      // smtp-server adds the entry inside cb; collapsed again at the next RCPT should that ever be later.
+      collapseRecipients(session);
     },
     onData(stream: SMTPServerDataStream, session, cb) {
       const envelope = {

@@ -12,7 +12,7 @@ import * as mupdf from 'mupdf';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { flattenPdf } from '../src/sanitize/convert/pdf.js';
-import { isolationSummary } from '../src/sanitize/render/child.js';
+import { isolationSummary } from '../src/isolation/spawn.js';
 import { pdfEngine, stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { CORPUS_DIR } from '../test/helpers/corpus.js';
 import { japaneseTextPdf } from './japanese-pdf.js';

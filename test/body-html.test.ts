@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flattenDeepNesting, htmlToPlainText } from '../src/sanitize/body/html.js';
+import { flattenDeepNesting, htmlToPlainText } from '../src/mail/body/html.js';
 
 const PAGE = `<!DOCTYPE html><html><head><title>件名</title><style>p { color: red }</style>
 <script>document.write('evil')</script></head><body><!-- 隠しコメント -->

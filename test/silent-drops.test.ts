@@ -7,7 +7,7 @@ import { pack, type Header } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
 import type { PartManifest } from '../src/domain/manifest.js';
-import { encodeEnd, encodeEntry, readFrames } from '../src/sanitize/archive/frame.js';
+import { encodeEnd, encodeEntry, readFrames } from '../src/sandboxed/archive/protocol.js';
 import { sanitizeFile, sanitizeMessage } from '../src/sanitize/pipeline.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
 import { stopRendererSpares } from '../src/sanitize/render/renderer.js';

@@ -1,5 +1,5 @@
 import { fileTypeFromBuffer } from 'file-type';
-import { decodeText } from './mime/charset.js';
+import { decodeText } from '../mail/mime/charset.js';
 import { oleType, ooxmlType, pdfLooksEncrypted, summariseZip, tarAtStart, zipStructure } from './classify-containers.js';
 
 /**

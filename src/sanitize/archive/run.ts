@@ -1,13 +1,13 @@
 /** Gateway side: run the archive child and read its frames back, enforcing every limit again. */
 import { workerEntry } from '../../paths.js';
-import { runIsolated } from '../render/child.js';
+import { runIsolated } from '../../isolation/spawn.js';
 import type { SanitizeContext } from '../types.js';
 import { budgetSignal } from '../work-budget.js';
 import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
-import type { ChildRequest } from './child-main.js';
-import { RATIO_FLOOR, type ExpandLimits } from './expand.js';
-import { encodeRequest, readFrames, type UntrustedEntry } from './frame.js';
+import type { ChildRequest } from '../../sandboxed/archive/main.js';
+import { RATIO_FLOOR, type ExpandLimits } from '../../sandboxed/archive/expand.js';
+import { encodeRequest, readFrames, type UntrustedEntry } from '../../sandboxed/archive/protocol.js';
 
 export type ChildRun =
   | { ok: true; entries: UntrustedEntry[] }

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { silentLogger, type Logger } from '../../log.js';
 import { PACKAGE_ROOT } from '../../paths.js';
-import { createMemoryCgroup, type MemoryCgroup } from '../render/cgroup.js';
-import { treeRssBytes } from '../render/memwatch.js';
-import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
+import { createMemoryCgroup, type MemoryCgroup } from '../../isolation/cgroup.js';
+import { treeRssBytes } from '../../isolation/memwatch.js';
+import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../../isolation/sandbox.js';
 import { profileTainted, saveTemplate, writeProfile } from './profile.js';
 
 /** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { EVT, type Logger } from '../../log.js';
-import { PACKAGE_ROOT } from '../../paths.js';
+import { EVT, type Logger } from '../log.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 /** A path made visible inside the sandbox. Read-only unless `writable`. */
 export interface Bind {

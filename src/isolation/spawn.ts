@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { EVT, silentLogger, type Logger } from '../../log.js';
-import { PACKAGE_ROOT } from '../../paths.js';
+import { EVT, silentLogger, type Logger } from '../log.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { cgroupSupport, createMemoryCgroup, type MemoryCgroup } from './cgroup.js';
 import { treeRssBytes } from './memwatch.js';
 import { sandboxArgv, type Bind, type SandboxMode } from './sandbox.js';

@@ -1,7 +1,7 @@
 /** Types shared by the MIME parser and body selection (kept apart so neither imports the other). */
-import type { EncodedBlock } from '../body/encoded.js';
-import type { LinkMode } from '../body/links.js';
-import type { MailAddress } from './addresses.js';
+import type { EncodedBlock } from './body/encoded.js';
+import type { LinkMode } from './body/links.js';
+import type { MailAddress } from './mime/addresses.js';
 
 export type { MailAddress };
 

@@ -3,9 +3,9 @@
  * stdout: entry frames then one end frame; stderr: diagnostics only. Runs isolated: no network,
  * uid nobody, memory cap; it never sees a file name from the mail, only bytes.
  */
-import { decryptOffice } from '../crypto/office.js';
+import { decryptOffice } from './office-crypto.js';
 import { ArchiveStop, Budget, expandArchive, type ExpandLimits, type RawEntry } from './expand.js';
-import { decodeRequest, encodeEnd, encodeEntry } from './frame.js';
+import { decodeRequest, encodeEnd, encodeEntry } from './protocol.js';
 
 export interface ChildRequest {
   op: 'expand' | 'office-decrypt';

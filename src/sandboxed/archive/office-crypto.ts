@@ -4,7 +4,7 @@
  * the decryptor parses untrusted OLE structures.
  */
 import officeCrypto from 'officecrypto-tool';
-import { ArchiveStop } from '../archive/budget.js';
+import { ArchiveStop } from './budget.js';
 
 /**
  * Excel's built-in read password: workbooks "protected" with it open without asking in Excel, so they

@@ -5,8 +5,7 @@
  */
 import { decodeText } from '../mime/charset.js';
 import { decodeTransfer } from '../mime/transfer.js';
-import type { MimePart } from '../mime/tree.js';
-import type { ParsedAttachment } from '../types.js';
+import type { MimePart, ParsedAttachment } from '../mime/tree.js';
 import { attachmentName } from '../mime/names.js';
 import type { EncodedBlock } from './encoded.js';
 import { htmlToPlainText, MAX_HTML_CHARS } from './html.js';

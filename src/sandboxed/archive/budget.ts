@@ -2,35 +2,9 @@
  * The limits one archive expansion runs under, shared by every nesting level (child side), and the
  * stop signal that carries a reason code out of the child.
  */
-export interface ExpandLimits {
-  /** Entries in the whole tree (nested archives included). */
-  entries: number;
-  /** Decompressed bytes in the whole tree. */
-  totalBytes: number;
-  entryBytes: number;
-  /** Uncompressed:compressed, checked per entry and for the tree once sizes pass RATIO_FLOOR. */
-  ratio: number;
-  /** Archive levels that may still be opened below this one (0: entries are not looked into). */
-  depth: number;
-}
+import { RATIO_FLOOR, type ExpandLimits, type StopCode } from './protocol.js';
 
-/** One file from the archive, name still as stored (bytes) for the trusted side to decode and neutralise. */
-export interface RawEntry {
-  rawName: Uint8Array;
-  /** General-purpose flag bit 11 (or a PAX path): the name is UTF-8. */
-  utf8: boolean;
-  /** Info-ZIP Unicode Path extra field (0x7075) when its CRC matches the stored name. */
-  unicodeName?: string;
-  data: Buffer;
-  /** Not a regular file: listed (removed) with no data, never extracted or followed. */
-  special?: SpecialKind;
-}
-
-/** Archive members that are not regular files. Directories are not listed: their files are. */
-export type SpecialKind = 'symlink' | 'hardlink' | 'device' | 'fifo' | 'other';
-export const SPECIAL_KINDS: readonly SpecialKind[] = ['symlink', 'hardlink', 'device', 'fifo', 'other'];
-
-export type StopCode = 'LIMIT_ARCHIVE' | 'ENCRYPTED' | 'WRONG_PASSWORD' | 'CORRUPT';
+export { RATIO_FLOOR, SPECIAL_KINDS, type ExpandLimits, type RawEntry, type SpecialKind, type StopCode } from './protocol.js';
 
 /** Thrown to end expansion with a reason code; only the code crosses the process boundary. */
 export class ArchiveStop extends Error {
@@ -38,9 +12,6 @@ export class ArchiveStop extends Error {
     super(detail);
   }
 }
-
-/** Below this many bytes a high ratio is harmless (a 1 KB run of spaces compresses 100:1). */
-export const RATIO_FLOOR = 1024 * 1024;
 
 /** Shared by every level of one expansion: a nested bomb spends the same budget as its parent. */
 export class Budget {

@@ -7,17 +7,17 @@
  * Response (child → gateway, stdout), a sequence of frames:
  *   'E' u8 flags (bit 0: UTF-8 name; bits 1-3: 0 = regular file, else 1 + index in SPECIAL_KINDS), u16 name length, name bytes, u16 unicode-name length, UTF-8 bytes, u32 data length, data
  *   'X' u8 code length, ASCII code           (exactly one, last; nothing may follow)
- * The reader below treats every value as untrusted and enforces the limits itself.
+ * This file is the only one the trusted side imports from src/sandboxed/archive/ (docs/DESIGN.md); the
+ * reader, sanitize/archive/reader.ts, treats every value as untrusted and enforces the limits itself.
  */
-import { SPECIAL_KINDS, type RawEntry, type SpecialKind } from './expand.js';
 
-const ENTRY = 0x45;
-const END = 0x58;
-const FLAG_UTF8 = 1;
-const SPECIAL_SHIFT = 1;
-const SPECIAL_MASK = 0b1110;
+export const ENTRY = 0x45;
+export const END = 0x58;
+export const FLAG_UTF8 = 1;
+export const SPECIAL_SHIFT = 1;
+export const SPECIAL_MASK = 0b1110;
 /** A name longer than this is not a file name; refuse the frame rather than carry it around. */
-const MAX_NAME_BYTES = 4096;
+export const MAX_NAME_BYTES = 4096;
 
 export function encodeRequest(header: object, payload: Uint8Array): Buffer {
   const h = Buffer.from(JSON.stringify(header), 'utf8');
@@ -52,81 +52,48 @@ export function encodeEnd(code: string): Buffer {
   return Buffer.concat([Buffer.from([END, c.length]), c]);
 }
 
-/** An entry as read back by the gateway: nothing in it has been checked beyond the frame limits. */
-export interface UntrustedEntry {
-  untrustedRawName: Buffer;
-  untrustedUtf8: boolean;
-  untrustedUnicodeName?: string;
-  untrustedData: Buffer;
-  /** Set for a member that is not a regular file (checked: a known kind, and no data). */
+export interface ExpandLimits {
+  /** Entries in the whole tree (nested archives included). */
+  entries: number;
+  /** Decompressed bytes in the whole tree. */
+  totalBytes: number;
+  entryBytes: number;
+  /** Uncompressed:compressed, checked per entry and for the tree once sizes pass RATIO_FLOOR. */
+  ratio: number;
+  /** Archive levels that may still be opened below this one (0: entries are not looked into). */
+  depth: number;
+}
+
+/** One file from the archive, name still as stored (bytes) for the trusted side to decode and neutralise. */
+export interface RawEntry {
+  rawName: Uint8Array;
+  /** General-purpose flag bit 11 (or a PAX path): the name is UTF-8. */
+  utf8: boolean;
+  /** Info-ZIP Unicode Path extra field (0x7075) when its CRC matches the stored name. */
+  unicodeName?: string;
+  data: Buffer;
+  /** Not a regular file: listed (removed) with no data, never extracted or followed. */
   special?: SpecialKind;
 }
 
-export interface FrameLimits {
-  entries: number;
-  entryBytes: number;
-  totalBytes: number;
-}
+/** Archive members that are not regular files. Directories are not listed: their files are. */
+export type SpecialKind = 'symlink' | 'hardlink' | 'device' | 'fifo' | 'other';
+export const SPECIAL_KINDS: readonly SpecialKind[] = ['symlink', 'hardlink', 'device', 'fifo', 'other'];
 
-export class FrameError extends Error {}
+export type StopCode = 'LIMIT_ARCHIVE' | 'ENCRYPTED' | 'WRONG_PASSWORD' | 'CORRUPT';
+
+/** Below this many bytes a high ratio is harmless (a 1 KB run of spaces compresses 100:1). */
+export const RATIO_FLOOR = 1024 * 1024;
+
+export interface ChildRequest {
+  op: 'expand' | 'office-decrypt';
+  limits: ExpandLimits;
+  /** Only for encrypted inputs; arrives on stdin, is never logged or written anywhere. */
+  password?: string;
+}
 
 /**
- * Gateway side: parse the child's whole stdout, enforcing every limit again (the child may be compromised
- * by the archive it parsed). Returns the entries and the child's end code, unvalidated: the caller
- * compares the code with the codes it knows.
+ * Excel's built-in read password: workbooks "protected" with it open without asking in Excel, so they
+ * are not PPAP and are unlocked without staff having to know anything.
  */
-export function readFrames(untrusted: Buffer, limits: FrameLimits): { entries: UntrustedEntry[]; untrustedCode: string } {
-  const entries: UntrustedEntry[] = [];
-  let total = 0;
-  let o = 0;
-  const need = (n: number): void => {
-    if (o + n > untrusted.length) throw new FrameError('truncated frame');
-  };
-  while (o < untrusted.length) {
-    need(1);
-    const type = untrusted[o++];
-    if (type === END) {
-      need(1);
-      const len = untrusted[o++]!;
-      need(len);
-      const untrustedCode = untrusted.subarray(o, o + len).toString('latin1');
-      o += len;
-      if (o !== untrusted.length) throw new FrameError('bytes after the end frame');
-      return { entries, untrustedCode };
-    }
-    if (type !== ENTRY) throw new FrameError(`unknown frame type ${type}`);
-    need(3);
-    const flags = untrusted[o++]!;
-    const nameLen = untrusted.readUInt16BE(o);
-    o += 2;
-    if (nameLen > MAX_NAME_BYTES) throw new FrameError('name too long');
-    need(nameLen + 2);
-    const untrustedRawName = Buffer.from(untrusted.subarray(o, o + nameLen));
-    o += nameLen;
-    const uniLen = untrusted.readUInt16BE(o);
-    o += 2;
-    if (uniLen > MAX_NAME_BYTES) throw new FrameError('unicode name too long');
-    const specialCode = (flags & SPECIAL_MASK) >> SPECIAL_SHIFT;
-    if (specialCode > SPECIAL_KINDS.length) throw new FrameError('unknown entry kind');
-    need(uniLen + 4);
-    const uni = untrusted.subarray(o, o + uniLen).toString('utf8');
-    o += uniLen;
-    const untrustedSize = untrusted.readUInt32BE(o);
-    o += 4;
-    if (entries.length + 1 > limits.entries) throw new FrameError('LIMIT_ARCHIVE: entries');
-    if (specialCode && untrustedSize !== 0) throw new FrameError('data on a special entry');
-    if (untrustedSize > limits.entryBytes) throw new FrameError('LIMIT_ARCHIVE: entry size');
-    total += untrustedSize;
-    if (total > limits.totalBytes) throw new FrameError('LIMIT_ARCHIVE: total size');
-    need(untrustedSize);
-    entries.push({
-      untrustedRawName,
-      untrustedUtf8: (flags & FLAG_UTF8) !== 0,
-      ...(uniLen ? { untrustedUnicodeName: uni } : {}),
-      untrustedData: untrusted.subarray(o, o + untrustedSize),
-      ...(specialCode ? { special: SPECIAL_KINDS[specialCode - 1]! } : {}),
-    });
-    o += untrustedSize;
-  }
-  throw new FrameError('no end frame');
-}
+export const EXCEL_DEFAULT_PASSWORD = 'VelvetSweatshop';

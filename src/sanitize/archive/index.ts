@@ -7,7 +7,7 @@ import { containerWithoutOutput, type PartManifest } from '../../domain/manifest
 import type { ReasonCode } from '../../domain/reasons.js';
 import { sha256 } from '../hash.js';
 import type { PartInput, PartResult, SanitizeContext } from '../types.js';
-import type { ExpandLimits, SpecialKind } from '../../sandboxed/archive/expand.js';
+import type { ExpandLimits, SpecialKind } from '../../sandboxed/archive/protocol.js';
 import { decodeEntryName, neutraliseName, stem, uniqueName } from './names.js';
 import { repackZip, type RepackFile } from './repack.js';
 import { runArchiveChild, type RunOptions } from './run.js';

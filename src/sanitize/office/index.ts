@@ -8,7 +8,7 @@ import type { PartInput, PartResult, SanitizeContext } from '../types.js';
 import { budgetTimeout } from '../work-budget.js';
 import { stem } from '../archive/names.js';
 import { runArchiveChild } from '../archive/run.js';
-import { EXCEL_DEFAULT_PASSWORD } from '../../sandboxed/archive/office-crypto.js';
+import { EXCEL_DEFAULT_PASSWORD } from '../../sandboxed/archive/protocol.js';
 import { OfficePool, type OfficePoolOptions } from './pool.js';
 
 /** Extension hints for LibreOffice's type detection, from the detected (never the declared) type. */

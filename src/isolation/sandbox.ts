@@ -157,6 +157,7 @@ function ceiling(env: NodeJS.ProcessEnv): { from: number; note?: string } {
   return i === 0 ? { from: 0 } : { from: i, note: `forced by MUKAIKA_SANDBOX_MODE=${v}` };
 }
 
+/** Per-process cache (docs/DESIGN.md §9): probing runs bwrap; the answer holds for the process (resetSandboxProbe for tests). */
 let cached: SandboxProbe | undefined;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Which parts are the body and which are attachments (BRIEF §5): alternatives prefer non-empty
+ * Which parts are the body and which are attachments (docs/DESIGN.md §5): alternatives prefer non-empty
  * text/plain, mixed parts append further inline text, everything else is an attachment, including the
  * files inside alternatives that were not chosen.
  */

@@ -1,5 +1,5 @@
 /**
- * Archives (BRIEF §6): expand in the isolated child with limits, sanitize each entry by the same table
+ * Archives (docs/office-archives.md): expand in the isolated child with limits, sanitize each entry by the same table
  * (recursively, depth + 1), repack the sanitized outputs only into a new ZIP, and list every entry.
  */
 import path from 'node:path';

@@ -45,7 +45,8 @@ export interface RenderOptions {
 /**
  * One warm, unused child per argument set: spawned while the previous document renders, so a document
  * never waits for node + MuPDF's WASM to load. Each document still gets a fresh process (nothing carries
- * over between documents); a spare never sees input until it is taken.
+ * over between documents); a spare never sees input until it is taken. Per-process cache (docs/DESIGN.md §9): spares are children of
+ * this process and carry no document state.
  */
 const spares = new Map<string, IsolatedChild>();
 

@@ -1,5 +1,5 @@
 /**
- * Relay outage and drain benchmark (issue #20): mails queued while the LGWAN relay is down, then the time
+ * Relay outage and drain benchmark: mails queued while the LGWAN relay is down, then the time
  * to deliver the backlog once it is back. Roles run as in production, as separate processes (`mukaika
  * gateway`, `mukaika worker sanitize`, `mukaika worker deliver`; SQLite, the Redis at REDIS_URL with a
  * private prefix), with the default delivery settings (probe delay capped at lgwan.probeMaxDelayMs, 60 s).

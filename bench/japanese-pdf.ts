@@ -2,7 +2,7 @@
  * A generated Japanese text-heavy PDF (no corpus needed): A4 pages of dense 明朝 text in a non-embedded
  * Adobe-Japan1 CID font (HeiseiMin-W3, UniJIS-UCS2-H), the way many municipal forms are produced.
  */
-import { assemblePdf } from '../src/sanitize/render/child-warmup.js';
+import { assemblePdf } from '../src/sandboxed/renderer/warmup.js';
 
 const PARA =
   '地方公共団体における情報セキュリティポリシーに関するガイドラインに基づき、インターネット接続系から' +

@@ -1,5 +1,5 @@
 /**
- * Office benchmark (BRIEF §7: ≤ 1 s for a one-page .docx with a warm converter; say the cold figure too).
+ * Office benchmark (BENCHMARKS.md: ≤ 1 s for a one-page .docx with a warm converter; say the cold figure too).
  * Measures, on the same generated one-page .docx:
  *   - LibreOffice alone (docx → PDF) warm, in the resident pool;
  *   - the whole Office path (LibreOffice + flattening in the renderer child) warm;

@@ -1,5 +1,5 @@
 /**
- * PDF flattening benchmark (BRIEF §7): Mukaika's flattenPdf vs `gs -sDEVICE=pdfimage24` at the same DPI on
+ * PDF flattening benchmark (targets in BENCHMARKS.md): Mukaika's flattenPdf vs `gs -sDEVICE=pdfimage24` at the same DPI on
  * the same files, measured in one run, plus the engine's render-only figure as the floor (`mutool draw` to
  * /dev/null, or MuPDF.js in this process; no isolation, no encode). Run: npm run bench:pdf
  * (BENCH_ROUNDS=3 by default; MUKAIKA_SANDBOX=none for bwrap off; MUKAIKA_PDF_ENGINE=mupdfjs for the WASM engine)
@@ -12,7 +12,7 @@ import * as mupdf from 'mupdf';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { flattenPdf } from '../src/sanitize/convert/pdf.js';
-import { isolationSummary } from '../src/sanitize/render/child.js';
+import { isolationSummary } from '../src/isolation/spawn.js';
 import { pdfEngine, stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { CORPUS_DIR } from '../test/helpers/corpus.js';
 import { japaneseTextPdf } from './japanese-pdf.js';

@@ -1,5 +1,5 @@
 /**
- * SMTP load benchmark (BRIEF §7): ≥ 1000 accepted/s (5 KB, 20 parallel sessions) with fsync + queue ack;
+ * SMTP load benchmark (targets in BENCHMARKS.md): ≥ 1000 accepted/s (5 KB, 20 parallel sessions) with fsync + queue ack;
  * ≥ 300 text mails/s sanitized and delivered; p99 ≤ 1 s at 100 mails/s. Loopback only, fixed counts.
  *
  * Everything runs as in production, as separate processes: `mukaika gateway`, `mukaika worker sanitize`,

@@ -5,8 +5,11 @@
  */
 export interface ErrorSpec {
   message: string;
-  /** Full SMTP reply: code, enhanced status, text. */
-  smtp: string;
+  /**
+   * Full SMTP reply (code, enhanced status, text), only for errors that can reach the SMTP edge. HTTP-only
+   * (unlock, API) and job-only (delivery, records) errors have none: `smtpReplyOf` answers 451 4.3.0 for them.
+   */
+  smtp?: string;
   http: number;
   /** Whether trying the same thing again later can succeed. Decided here, where the error is defined. */
   retryable: boolean;
@@ -29,16 +32,16 @@ export const ERRORS = {
   // RFC 5321 §4.1.1.3 / RFC 3463 X.1.3 and X.1.7: a mailbox that is not strict RFC 5321 syntax (domain/mailbox.ts).
   BAD_RECIPIENT_ADDRESS: { message: 'bad recipient address syntax', smtp: '501 5.1.3 Bad recipient address syntax', http: 400, retryable: false },
   BAD_SENDER_ADDRESS: { message: 'bad sender address syntax', smtp: '501 5.1.7 Bad sender address syntax', http: 400, retryable: false },
-  UNAUTHORIZED: { message: 'authentication required', smtp: '530 5.7.0 Authentication required', http: 401, retryable: false },
-  FORBIDDEN: { message: 'forbidden', smtp: '550 5.7.1 Forbidden', http: 403, retryable: false },
-  NOT_FOUND: { message: 'not found', smtp: '550 5.1.1 Not found', http: 404, retryable: false },
-  BAD_REQUEST: { message: 'bad request', smtp: '501 5.5.2 Bad request', http: 400, retryable: false },
-  CONFIG_INVALID: { message: 'invalid configuration', smtp: '451 4.3.5 Configuration error', http: 500, retryable: true },
-  DELIVERY_DEFERRED: { message: 'delivery deferred', smtp: '451 4.4.1 Delivery deferred', http: 503, retryable: true },
-  DELIVERY_FAILED: { message: 'delivery failed', smtp: '554 5.0.0 Delivery failed', http: 502, retryable: false },
-  RECORD_NOT_READY: { message: 'record not yet visible', smtp: '451 4.3.0 Try again later', http: 503, retryable: true },
-  PASSWORD_ATTEMPTS_EXCEEDED: { message: 'too many wrong passwords', smtp: '550 5.7.1 Locked', http: 429, retryable: false },
-  WRONG_PASSWORD: { message: 'wrong password', smtp: '550 5.7.1 Wrong password', http: 422, retryable: false },
+  UNAUTHORIZED: { message: 'authentication required', http: 401, retryable: false },
+  FORBIDDEN: { message: 'forbidden', http: 403, retryable: false },
+  NOT_FOUND: { message: 'not found', http: 404, retryable: false },
+  BAD_REQUEST: { message: 'bad request', http: 400, retryable: false },
+  CONFIG_INVALID: { message: 'invalid configuration', http: 500, retryable: true },
+  DELIVERY_DEFERRED: { message: 'delivery deferred', http: 503, retryable: true },
+  DELIVERY_FAILED: { message: 'delivery failed', http: 502, retryable: false },
+  RECORD_NOT_READY: { message: 'record not yet visible', http: 503, retryable: true },
+  PASSWORD_ATTEMPTS_EXCEEDED: { message: 'too many wrong passwords', http: 429, retryable: false },
+  WRONG_PASSWORD: { message: 'wrong password', http: 422, retryable: false },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -76,8 +79,12 @@ export function toMukaikaError(err: unknown): MukaikaError {
   return new MukaikaError('INTERNAL', (err as Error)?.message ?? String(err), { cause: err });
 }
 
-/** `{ responseCode, message }` for smtp-server callbacks: the reply text without the numeric code. */
+/**
+ * `{ responseCode, message }` for smtp-server callbacks: the reply text without the numeric code. A code
+ * without an SMTP reply is not meant to reach SMTP; if it does (a bug), the peer gets INTERNAL's 451 4.3.0 and
+ * keeps the mail to try again, never a made-up 5xx.
+ */
 export function smtpReplyOf(err: MukaikaError): { responseCode: number; text: string } {
-  const [code, ...rest] = err.spec.smtp.split(' ');
+  const [code, ...rest] = (err.spec.smtp ?? ERRORS.INTERNAL.smtp).split(' ');
   return { responseCode: Number(code), text: rest.join(' ') };
 }

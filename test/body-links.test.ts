@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { neutraliseLinks, type LinkMode } from '../src/sanitize/body/links.js';
+import { neutraliseLinks, type LinkMode } from '../src/mail/body/links.js';
 import { renderNotice } from '../src/sanitize/notice.js';
 import { clickable } from './helpers/clickable.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { composeMail, encodeSubjectIso2022Jp, type ComposeInput } from '../src/sanitize/compose.js';
-import { parseMail } from '../src/sanitize/mime/parse.js';
+import { parseMail } from '../src/mail/parse.js';
 import { renderNotice } from '../src/sanitize/notice.js';
 
 const OPTS = { maxDepth: 10, maxParts: 100, maxBodyChars: 1_000_000, links: 'neutralise' as const };

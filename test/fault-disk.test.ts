@@ -117,7 +117,7 @@ describe.skipIf(!canMount)('fault: data disk full (tmpfs)', () => {
     // Full to the last byte, no reserve: the spool write itself fails.
     await fill(disk!, 'filler-full', 0);
     await probe(mails.slice(100, 120), noReserve.port);
-    // Low disk is 452 4.3.1 (BRIEF §4) whether the file spool or the database hit ENOSPC.
+    // Low disk is 452 4.3.1 (docs/DESIGN.md §5) whether the file spool or the database hit ENOSPC.
     expect(codesOf(mails.slice(100, 120))).toEqual(['452 4.3.1']);
     expect(mails.slice(100, 120).filter((m) => m.id)).toEqual([]);
     // The relay takes mail again while the disk is full: workers deliver but cannot write it down.

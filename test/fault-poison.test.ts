@@ -24,7 +24,7 @@ function peakRss(pid: number): number {
 }
 
 /**
- * A poison mail beside normal mail (issue #10): three mails that crash the sanitize worker, exhaust their work
+ * A poison mail beside normal mail: three mails that crash the sanitize worker, exhaust their work
  * budget or used to exhaust the heap, among 50 normal mails with attachments, through the real gateway and
  * worker processes. The worker is restarted whenever it dies, as `mukaika start`'s supervisor does.
  */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { composeMail } from '../src/sanitize/compose.js';
-import { cleanFileName } from '../src/sanitize/mime/names.js';
+import { cleanFileName } from '../src/mail/mime/names.js';
 import { sanitizeMessage } from '../src/sanitize/pipeline.js';
 
 const config = loadConfig({ env: {}, overrides: { log: { level: 'silent' } } });

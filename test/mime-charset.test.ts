@@ -1,6 +1,6 @@
 import Encoding from 'encoding-japanese';
 import { describe, expect, it } from 'vitest';
-import { decodeText } from '../src/sanitize/mime/charset.js';
+import { decodeText } from '../src/mail/mime/charset.js';
 
 const sjis = (s: string): Buffer => Buffer.from(Encoding.convert(Encoding.stringToCode(s), { to: 'SJIS', from: 'UNICODE' }));
 const eucjp = (s: string): Buffer => Buffer.from(Encoding.convert(Encoding.stringToCode(s), { to: 'EUCJP', from: 'UNICODE' }));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseMail, type ParseOptions } from '../src/sanitize/mime/parse.js';
+import { parseMail, type ParseOptions } from '../src/mail/parse.js';
 import { corpusFile, corpusList, corpusPresent } from './helpers/corpus.js';
 
 const OPTS: ParseOptions = { maxDepth: 20, maxParts: 500, maxBodyChars: 2_000_000, links: 'neutralise' };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { htmlToPlainText } from '../src/sanitize/body/html.js';
-import { neutraliseLinks } from '../src/sanitize/body/links.js';
-import { parseMail } from '../src/sanitize/mime/parse.js';
+import { htmlToPlainText } from '../src/mail/body/html.js';
+import { neutraliseLinks } from '../src/mail/body/links.js';
+import { parseMail } from '../src/mail/parse.js';
 
 const opts = { maxDepth: 10, maxParts: 10, maxBodyChars: 100_000, links: 'neutralise' as const };
 

@@ -1,6 +1,6 @@
 import Encoding from 'encoding-japanese';
 import { describe, expect, it } from 'vitest';
-import { parseMail, type ParseOptions } from '../src/sanitize/mime/parse.js';
+import { parseMail, type ParseOptions } from '../src/mail/parse.js';
 
 const OPTS: ParseOptions = { maxDepth: 10, maxParts: 100, maxBodyChars: 1_000_000, links: 'neutralise' };
 const sjis = (s: string): Buffer => Buffer.from(Encoding.convert(Encoding.stringToCode(s), { to: 'SJIS', from: 'UNICODE' }));

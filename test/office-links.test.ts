@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docxPackage, ODF_NS, odtPackage, zipPackage } from '../bench/office-docx.js';
 import { convertOffice, setOfficePool } from '../src/sanitize/office/index.js';
 import { OfficePool } from '../src/sanitize/office/pool.js';
-import { probeSandbox } from '../src/sanitize/render/sandbox.js';
+import { probeSandbox } from '../src/isolation/sandbox.js';
 import { buildZip, testContext } from './archive-fixtures.js';
 
 const ODT = 'application/vnd.oasis.opendocument.text';

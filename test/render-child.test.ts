@@ -4,9 +4,9 @@ import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { flattenPdf } from '../src/sanitize/convert/pdf.js';
-import { runIsolated } from '../src/sanitize/render/child.js';
+import { runIsolated } from '../src/isolation/spawn.js';
 import { renderIsolated, stopRendererSpares } from '../src/sanitize/render/renderer.js';
-import { buildBwrapArgs, probeSandbox } from '../src/sanitize/render/sandbox.js';
+import { buildBwrapArgs, probeSandbox } from '../src/isolation/sandbox.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
 import { minimalPdf } from './helpers/pdf-fixtures.js';
 

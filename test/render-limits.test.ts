@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { classify } from '../src/sanitize/classify.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
-import { selfPeakRssBytes } from '../src/sanitize/render/memwatch.js';
+import { selfPeakRssBytes } from '../src/isolation/memwatch.js';
 import { renderIsolated, stopRendererSpares, type RenderMode } from '../src/sanitize/render/renderer.js';
 import { corpusFile, corpusPresent } from './helpers/corpus.js';
 

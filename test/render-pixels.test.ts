@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { packSamples, TEXT_BITS } from '../src/sanitize/convert/pixels.js';
-import { grayIfNeutral } from '../src/sanitize/render/child-pixels.js';
+import { grayIfNeutral } from '../src/sandboxed/renderer/pixels.js';
 
 /** Deterministic pseudo-random bytes (no Math.random: failures must reproduce). */
 function bytes(n: number, seed: number): Uint8Array {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CHILD_ERROR, encodeDoc, encodeEnd, encodeError, encodePageHeader, encodeStart, FRAME } from '../src/sanitize/render/frames.js';
+import { CHILD_ERROR, encodeDoc, encodeEnd, encodeError, encodePageHeader, encodeStart, FRAME } from '../src/sandboxed/renderer/protocol.js';
 import { FrameViolation, readFrames, type Frame, type FrameLimits } from '../src/sanitize/render/reader.js';
 
 const limits: FrameLimits = { maxPages: 5, maxWidth: 100, maxHeight: 100, maxPagePixels: 5000, maxTotalBytes: 100_000 };

@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { minimalDocx } from '../bench/office-docx.js';
-import { spawnIsolated } from '../src/sanitize/render/child.js';
+import { spawnIsolated } from '../src/isolation/spawn.js';
 import { OfficePool } from '../src/sanitize/office/pool.js';
 import { runCli } from './helpers/run-cli.js';
 import { createLogger } from '../src/log.js';
-import { buildBwrapArgs, logSandboxMode, probeSandbox, resetSandboxProbe, sandboxStatus, type SandboxMode } from '../src/sanitize/render/sandbox.js';
+import { buildBwrapArgs, logSandboxMode, probeSandbox, resetSandboxProbe, sandboxStatus, type SandboxMode } from '../src/isolation/sandbox.js';
 
 /**
  * Every sandbox mode runs the child as an unprivileged uid (docs/renderer.md, "Isolation achieved"). The

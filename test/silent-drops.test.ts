@@ -7,7 +7,8 @@ import { pack, type Header } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ZipFile } from 'yazl';
 import type { PartManifest } from '../src/domain/manifest.js';
-import { encodeEnd, encodeEntry, readFrames } from '../src/sanitize/archive/frame.js';
+import { encodeEnd, encodeEntry } from '../src/sandboxed/archive/protocol.js';
+import { readUntrustedEntries } from '../src/sanitize/archive/reader.js';
 import { sanitizeFile, sanitizeMessage } from '../src/sanitize/pipeline.js';
 import { sanitizePart } from '../src/sanitize/parts.js';
 import { stopRendererSpares } from '../src/sanitize/render/renderer.js';
@@ -93,12 +94,12 @@ describe('archive members that are not regular files', () => {
   it('the gateway refuses a special entry that carries data, or a member kind it does not know', () => {
     const limits = { entries: 10, entryBytes: 1000, totalBytes: 1000 };
     const withData = Buffer.concat([...encodeEntry({ rawName: Buffer.from('x'), utf8: true, data: Buffer.from('payload'), special: 'symlink' }), encodeEnd('OK')]);
-    expect(() => readFrames(withData, limits)).toThrow('data on a special entry');
+    expect(() => readUntrustedEntries(withData, limits)).toThrow('data on a special entry');
     const unknown = Buffer.concat([...encodeEntry({ rawName: Buffer.from('x'), utf8: true, data: Buffer.alloc(0) }), encodeEnd('OK')]);
     unknown[1] = 0b1110; // kind 7: not one of the five
-    expect(() => readFrames(unknown, limits)).toThrow('unknown entry kind');
+    expect(() => readUntrustedEntries(unknown, limits)).toThrow('unknown entry kind');
     const ok = Buffer.concat([...encodeEntry({ rawName: Buffer.from('f'), utf8: true, data: Buffer.alloc(0), special: 'fifo' }), encodeEnd('OK')]);
-    expect(readFrames(ok, limits).entries.map((e) => e.special)).toEqual(['fifo']);
+    expect(readUntrustedEntries(ok, limits).entries.map((e) => e.special)).toEqual(['fifo']);
   });
 });
 

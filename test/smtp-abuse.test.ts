@@ -7,7 +7,7 @@ import { RawSmtp } from './helpers/smtp-client.js';
 const MAX_CLIENTS = 4;
 const MAIL = (s: string) => `From: a@example.com\r\nTo: b@example.lg.jp\r\nSubject: ${s}\r\nMessage-ID: <${s}-${Date.now()}@example.com>\r\n\r\nhello ${s}\r\n`;
 
-/** Hostile SMTP peers: each abuse gets the BRIEF §4 answer, and the server keeps serving a normal sender. */
+/** Hostile SMTP peers: each abuse gets its answer from the error catalogue (docs/DESIGN.md §5), and the server keeps serving a normal sender. */
 describe('SMTP abuse', () => {
   let h: Harness;
   let smtp: SmtpIngress;

@@ -14,7 +14,7 @@ const ctx = { config, log: silentLogger };
 const verdicts: string[] = [];
 
 /**
- * Every corpus file (BRIEF §8) through the pipeline API: mails through sanitizeMessage, everything else as a
+ * Every corpus file through the pipeline API: mails through sanitizeMessage, everything else as a
  * bare attachment through sanitizePart. No throw, a verdict for each, and every output passes the independent
  * checks (qpdf, sharp, byte scans) in fault-outputs.ts.
  */

@@ -22,7 +22,7 @@ const MAIL = Buffer.from([
   'a,b', '1,2', '--b--', '',
 ].join('\r\n'));
 
-/** Fail closed (BRIEF §1): whatever goes wrong inside a part's processing, that part is held or removed, never passed. */
+/** Fail closed (docs/DESIGN.md §1): whatever goes wrong inside a part's processing, that part is held or removed, never passed. */
 describe('sweep: an exception anywhere in a part means held, never passed', () => {
   afterEach(() => {
     for (const [k, h] of saved) HANDLERS[k] = h;

@@ -1,4 +1,4 @@
 // Archive child entry (docs/office-archives.md): stdin = framed request, stdout = entry frames, stderr = logs.
-import { runArchiveChild } from '../src/sanitize/archive/child-main.js';
+import { serveArchiveRequest } from '../src/sandboxed/archive/main.js';
 
-await runArchiveChild(process.stdin, process.stdout);
+await serveArchiveRequest(process.stdin, process.stdout);

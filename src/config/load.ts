@@ -63,7 +63,7 @@ function intFromEnv(name: string, raw: string): number {
   return Number(raw);
 }
 
-/** The environment variables of BRIEF §3, mapped onto config keys. */
+/** The environment variables of README "Configuration" (docs/DESIGN.md §5), mapped onto config keys. */
 function fromEnv(env: NodeJS.ProcessEnv): Tree {
   const o: Tree = {};
   const at = (keys: string[], value: unknown) => {

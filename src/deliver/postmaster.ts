@@ -1,7 +1,7 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Config } from '../config/schema.js';
-import { splitHeaderBlock } from '../sanitize/mime/headers.js';
-import { parseHeaders } from '../sanitize/mime/parse.js';
+import { splitHeaderBlock } from '../mail/mime/headers.js';
+import { parseHeaders } from '../mail/parse.js';
 import type { RecipientResult } from './types.js';
 
 /** Where notices of failed deliveries go: lgwan.postmaster, else postmaster@ the first accepted domain. */

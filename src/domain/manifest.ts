@@ -34,7 +34,7 @@ export interface BodyManifest {
   encodedBlocksRemoved?: number;
 }
 
-/** manifest.json as BRIEF §5: the CLI, API and web view all show this. */
+/** manifest.json (docs/DESIGN.md §5): the CLI, API and web view all show this. */
 export interface Manifest {
   id: string;
   kind: 'message' | 'file';

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
 import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import { EVT, type Logger } from '../log.js';
-import { cleanFileName } from '../sanitize/mime/names.js';
+import { cleanFileName } from '../mail/mime/names.js';
 import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';

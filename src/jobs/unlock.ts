@@ -4,7 +4,7 @@ import type { PartManifest } from '../domain/manifest.js';
 import { MukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
 import { composeMail } from '../sanitize/compose.js';
-import { parseMail } from '../sanitize/mime/parse.js';
+import { parseMail } from '../mail/parse.js';
 import { renderNotice } from '../sanitize/notice.js';
 import { sha256 } from '../sanitize/hash.js';
 import { noticeItems, partManifest } from '../sanitize/pipeline.js';

@@ -7,7 +7,7 @@ import { hashToken } from '../ingress/http.js';
 import { createLogger, EVT } from '../log.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { databaseUrlOf } from '../config/load.js';
-import { sandboxStatus } from '../sanitize/render/sandbox.js';
+import { sandboxStatus } from '../isolation/sandbox.js';
 import { formatDeliveries, listFailed, redeliver } from '../deliver/redeliver.js';
 import { offlineSanitize } from './offline.js';
 import { ensureRedis } from './redis-child.js';

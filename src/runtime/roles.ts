@@ -6,7 +6,7 @@ import { requeueStuck } from '../jobs/recovery.js';
 import { purgeOriginals } from '../jobs/retention.js';
 import { startDeliverWorker, startSanitizeWorker } from '../jobs/workers.js';
 import { EVT, type Logger } from '../log.js';
-import { logSandboxMode } from '../sanitize/render/sandbox.js';
+import { logSandboxMode } from '../isolation/sandbox.js';
 import { buildWeb } from '../web/server.js';
 
 export type Stop = () => Promise<void>;

@@ -1,9 +1,9 @@
 import { fileTypeFromBuffer } from 'file-type';
-import { decodeText } from './mime/charset.js';
+import { decodeText } from '../mail/mime/charset.js';
 import { oleType, ooxmlType, pdfLooksEncrypted, summariseZip, tarAtStart, zipStructure } from './classify-containers.js';
 
 /**
- * What a part really is, from its bytes (BRIEF §6: never by name). `kind` drives dispatch in parts.ts.
+ * What a part really is, from its bytes (docs/DESIGN.md §6: never by name). `kind` drives dispatch in parts.ts.
  * The declared name/type only ever narrows text into CSV/TSV or marks text as a script (removed):
  * a name can make us stricter, never let something through.
  */

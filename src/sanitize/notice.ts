@@ -1,8 +1,8 @@
 /** The Japanese notice block at the top of every forwarded body (BRIEF §5). */
 import type { PartAction } from '../domain/manifest.js';
 import { REASONS, type ReasonCode } from '../domain/reasons.js';
-import type { EncodedBlock } from './body/encoded.js';
-import { neutraliseLinks } from './body/links.js';
+import type { EncodedBlock } from '../mail/body/encoded.js';
+import { neutraliseLinks } from '../mail/body/links.js';
 
 export interface NoticeItem {
   name: string;

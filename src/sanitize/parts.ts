@@ -19,7 +19,7 @@ const fixed =
   async (_input, detected) => ({ detectedType: detected.mime, action, reason });
 
 /**
- * BRIEF §6 as a table, by kind detected from content. Extend by replacing an entry (`HANDLERS.office = …`
+ * The per-type rules (docs/DESIGN.md §6, §7) as a table, by kind detected from content. Extend by replacing an entry (`HANDLERS.office = …`
  * when the LibreOffice path lands, `HANDLERS.zip = …` for archive expansion); kinds never fall through
  * to "passed": a kind without a handler is removed as UNKNOWN_TYPE.
  */
@@ -72,7 +72,7 @@ function charsetOf(declaredType: string): string | undefined {
 }
 
 /**
- * Sanitize one attachment, archive entry or uploaded file by its detected type (BRIEF §6).
+ * Sanitize one attachment, archive entry or uploaded file by its detected type (docs/DESIGN.md §6).
  * Never throws: any failure is a held or removed result with a reason code (fail closed). A result never
  * carries the input bytes: only converters' fresh output.
  */

@@ -4,7 +4,7 @@ import { verdictOf } from '../domain/manifest.js';
 import { EVT } from '../log.js';
 import { composeMail } from './compose.js';
 import { sha256 } from './hash.js';
-import { parseMail } from './mime/parse.js';
+import { parseMail } from '../mail/parse.js';
 import { encodedBlockItems, renderNotice, type NoticeItem } from './notice.js';
 import { sanitizePart, withBudget } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';

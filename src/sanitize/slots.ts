@@ -27,6 +27,8 @@ export class Slots {
  * - renderer children (and the pixels read from them): one per core;
  * - top-level archives, whose expanded entries are held in memory while they are sanitized: one at a time.
  * Nested archives do not take the archive slot again (that would wait on itself).
+ * Module-level on purpose (docs/DESIGN.md §9): the bound is per process (its cores and memory), so every
+ * context in the process must share it; one per context would multiply it.
  */
 export const RENDER_SLOTS = new Slots(Math.max(1, os.availableParallelism()));
 export const ARCHIVE_SLOTS = new Slots(1);

@@ -25,7 +25,7 @@ const SCHEMES = [
 ].join('|');
 const EXTRA: [string, RegExp][] = [
   ['scheme', new RegExp(`(?<![A-Za-z0-9+.-])(?:${SCHEMES}):(?=[/\\\\A-Za-z0-9%])`, 'giu')],
-  // any name:// opens a registered handler; hxxp:// and its kin are the agreed defanged forms (BRIEF default)
+  // any name:// opens a registered handler; hxxp:// and its kin are the agreed defanged forms (the default of `body.links`, config/default.yaml)
   ['any-scheme-slashes', /(?<![A-Za-z0-9+.-])(?!(?:hxxps?|s?fxps?|wxss?):)[A-Za-z][A-Za-z0-9+.-]+:[/\\]{2}(?=[\p{L}\p{N}])/giu],
   ['unc', /(?<!\\)\\\\[\p{L}\p{N}?.]/gu],
   ['www', /(?<![\p{L}\p{N}.-])(?:www|ftp)\.[\p{L}\p{N}-]/giu],

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 
-/** The shared corpus of real-world hostile files (BRIEF §8); MUKAIKA_CORPUS overrides the path. */
+/** The shared corpus of real-world hostile files; MUKAIKA_CORPUS overrides the path. */
 export const CORPUS_DIR = process.env.MUKAIKA_CORPUS ?? path.resolve(PACKAGE_ROOT, '..', 'shared', 'corpus');
 
 export const corpusPresent = existsSync(path.join(CORPUS_DIR, 'SOURCES.tsv'));

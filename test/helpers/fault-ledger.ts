@@ -29,7 +29,7 @@ export interface Ledger {
 }
 
 /**
- * The invariant of issue #5: every id that got a 250 is delivered exactly once (per recipient) or recorded
+ * The invariant of docs/DESIGN.md §6 rule 5: every id that got a 250 is delivered exactly once (per recipient) or recorded
  * as failed with a reason. Nothing else counts as done.
  */
 export async function takeLedger(records: Records, mails: readonly Outgoing[], sunk: readonly SunkMail[]): Promise<Ledger> {

@@ -8,7 +8,7 @@ import { inspectPdf, metadataMarkers } from './output-checks.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** What the sanitizer may emit (BRIEF §5/§6): page-image PDFs, re-encoded images, UTF-8 text, and zips of those. */
+/** What the sanitizer may emit (docs/DESIGN.md §3, door 3): page-image PDFs, re-encoded images, UTF-8 text, and zips of those. */
 const ALLOWED = /^(application\/pdf|image\/png|image\/jpeg|text\/plain|text\/csv|text\/tab-separated-values|application\/zip)(;|$)/i;
 
 /** Tallies of what the independent checks looked at, printed by the sweeps. */

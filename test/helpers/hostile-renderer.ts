@@ -1,6 +1,6 @@
 // Test-only renderer child that misbehaves on purpose. Selected by the test through RenderOptions.entry
 // (trusted code), never reachable from input bytes. argv[2] picks the misbehaviour.
-import { encodeDoc, encodePageHeader, encodeStart } from '../../src/sanitize/render/frames.js';
+import { encodeDoc, encodePageHeader, encodeStart } from '../../src/sandboxed/renderer/protocol.js';
 
 const how = process.argv[2];
 const out = (b: Buffer): boolean => process.stdout.write(b);

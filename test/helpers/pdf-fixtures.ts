@@ -1,5 +1,5 @@
 import { PDFDocument, StandardFonts, rgb } from 'pdf-lib';
-import { assemblePdf } from '../../src/sanitize/render/child-warmup.js';
+import { assemblePdf } from '../../src/sandboxed/renderer/warmup.js';
 
 /** A one-page PDF written by hand (no library), with `label` as its text. */
 export function minimalPdf(label: string): Buffer {

@@ -1,5 +1,5 @@
 /**
- * Archives (BRIEF §6): expand in the isolated child with limits, sanitize each entry by the same table
+ * Archives (docs/office-archives.md): expand in the isolated child with limits, sanitize each entry by the same table
  * (recursively, depth + 1), repack the sanitized outputs only into a new ZIP, and list every entry.
  */
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { containerWithoutOutput, type PartManifest } from '../../domain/manifest
 import type { ReasonCode } from '../../domain/reasons.js';
 import { sha256 } from '../hash.js';
 import type { PartInput, PartResult, SanitizeContext } from '../types.js';
-import type { ExpandLimits, SpecialKind } from './expand.js';
+import type { ExpandLimits, SpecialKind } from '../../sandboxed/archive/protocol.js';
 import { decodeEntryName, neutraliseName, stem, uniqueName } from './names.js';
 import { repackZip, type RepackFile } from './repack.js';
 import { runArchiveChild, type RunOptions } from './run.js';

@@ -3,7 +3,7 @@
  * to show and to repack (no traversal, no absolute paths, no control or direction-override characters).
  */
 import path from 'node:path';
-import type { UntrustedEntry } from './frame.js';
+import type { UntrustedEntry } from './reader.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8Lax = new TextDecoder('utf-8');

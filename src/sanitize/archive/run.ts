@@ -1,13 +1,12 @@
 /** Gateway side: run the archive child and read its frames back, enforcing every limit again. */
 import { workerEntry } from '../../paths.js';
-import { runIsolated } from '../render/child.js';
+import { runIsolated } from '../../isolation/spawn.js';
 import type { SanitizeContext } from '../types.js';
 import { budgetSignal } from '../work-budget.js';
 import type { PartAction } from '../../domain/manifest.js';
 import type { ReasonCode } from '../../domain/reasons.js';
-import type { ChildRequest } from './child-main.js';
-import { RATIO_FLOOR, type ExpandLimits } from './expand.js';
-import { encodeRequest, readFrames, type UntrustedEntry } from './frame.js';
+import { encodeRequest, RATIO_FLOOR, type ChildRequest, type ExpandLimits } from '../../sandboxed/archive/protocol.js';
+import { readUntrustedEntries, type UntrustedEntry } from './reader.js';
 
 export type ChildRun =
   | { ok: true; entries: UntrustedEntry[] }
@@ -55,9 +54,9 @@ export async function runArchiveChild(
   if (run.truncated || run.end === 'memory') return { ok: false, action: 'removed', reason: 'LIMIT_ARCHIVE' };
   if (run.end === 'timeout' || run.end === 'idle-timeout') return { ok: false, action: 'held', reason: 'RENDERER_TIMEOUT' };
   if (run.end !== 'exit' || run.exitCode !== 0) return { ok: false, action: 'held', reason: 'RENDERER_FAILED' };
-  let frames: ReturnType<typeof readFrames>;
+  let frames: ReturnType<typeof readUntrustedEntries>;
   try {
-    frames = readFrames(run.stdout, { entries: limits.entries, entryBytes: limits.entryBytes, totalBytes: limits.totalBytes });
+    frames = readUntrustedEntries(run.stdout, { entries: limits.entries, entryBytes: limits.entryBytes, totalBytes: limits.totalBytes });
   } catch (e) {
     const msg = (e as Error).message;
     ctx.log.warn({ err: msg, op }, 'archive child output refused');

@@ -1,8 +1,8 @@
 import type { PartManifest } from '../../domain/manifest.js';
-import type { EncodedBlock } from '../body/encoded.js';
-import { safeText } from '../body/safe-text.js';
+import type { EncodedBlock } from '../../mail/body/encoded.js';
+import { safeText } from '../../mail/body/safe-text.js';
 import { sha256 } from '../hash.js';
-import { parseMail } from '../mime/parse.js';
+import { parseMail } from '../../mail/parse.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 
 const fmt = (as: { name: string; address: string }[]) => as.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', ');

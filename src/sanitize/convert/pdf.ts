@@ -1,5 +1,5 @@
 import { PDFDocument, PDFName, concatTransformationMatrix, drawObject, popGraphicsState, pushGraphicsState } from 'pdf-lib';
-import type { Bind } from '../render/sandbox.js';
+import type { Bind } from '../../isolation/sandbox.js';
 import { renderIsolated, type RenderedPage, type RenderOptions } from '../render/renderer.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 import { encodePage, type PageImage } from './encode.js';

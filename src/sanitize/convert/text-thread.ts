@@ -19,7 +19,7 @@ import { convertText, type TextKind } from './text.js';
 export const THREAD_MIN_BYTES = 1 << 20;
 /** Heap of the thread: several times what a 50 MB attachment needs (docs/RELIABILITY.md, "Work budget"). */
 const THREAD_HEAP_MB = 512;
-/** One text thread per process, so their heaps do not add up whatever `queue.sanitizeConcurrency` is. */
+/** One text thread per process, so their heaps do not add up whatever `queue.sanitizeConcurrency` is (docs/DESIGN.md §9). */
 const TEXT_THREADS = new Slots(1);
 
 interface TextJob {

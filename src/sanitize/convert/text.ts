@@ -1,6 +1,6 @@
-import { htmlToPlainText, MAX_HTML_CHARS } from '../body/html.js';
-import { guardTextOutput } from '../body/safe-text.js';
-import { decodeText } from '../mime/charset.js';
+import { htmlToPlainText, MAX_HTML_CHARS } from '../../mail/body/html.js';
+import { guardTextOutput } from '../../mail/body/safe-text.js';
+import { decodeText } from '../../mail/mime/charset.js';
 import type { PartResult, SanitizeContext } from '../types.js';
 
 /** Excel in Japan opens UTF-8 CSV correctly only with a BOM (without it: Shift_JIS, i.e. 文字化け). */

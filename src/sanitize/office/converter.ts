@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { silentLogger, type Logger } from '../../log.js';
 import { PACKAGE_ROOT } from '../../paths.js';
-import { createMemoryCgroup, type MemoryCgroup } from '../render/cgroup.js';
-import { treeRssBytes } from '../render/memwatch.js';
-import { probeSandbox, sandboxArgv, SANDBOX_UID } from '../render/sandbox.js';
+import { probeSandbox, SANDBOX_UID } from '../../isolation/sandbox.js';
+import { spawnIsolated, type IsolatedChild } from '../../isolation/spawn.js';
 import { profileTainted, saveTemplate, writeProfile } from './profile.js';
 
 /** How one conversion ended, as a code: the pool decides what each means (retry, hold, remove). */
@@ -42,10 +40,8 @@ export class Converter {
   readonly profileDir: string;
   /** Documents converted by this process (the pool recycles it after N). */
   docs = 0;
-  private child?: ChildProcess;
-  private cgroup?: MemoryCgroup;
+  private child?: IsolatedChild;
   private lines?: AsyncIterator<string>;
-  private watch?: NodeJS.Timeout;
   private dead = false;
   /** Paths as the script sees them: bind targets inside bubblewrap, host paths without it. */
   private inside = { profile: '/profile', job: '/job', home: '/tmp' };
@@ -93,34 +89,37 @@ export class Converter {
     ];
     // A document that makes LibreOffice write a huge PDF gets SIGXFSZ instead of filling the host's disk.
     const limited = existsSync(PRLIMIT) ? [PRLIMIT, `--fsize=${this.opts.maxFileBytes}`, '--'] : [];
-    const { argv } = sandboxArgv([...limited, PYTHON, SCRIPT, this.inside.profile], binds, '/tmp');
-    const memoryBytes = this.opts.memoryMb * 1024 * 1024;
-    this.cgroup = createMemoryCgroup(memoryBytes);
-    const full = this.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', this.cgroup.procsFile, ...argv] : argv;
+    // The shared spawner (src/isolation/spawn.ts): sandbox, memory cgroup for the whole tree (RSS watchdog
+    // without one), own process group. Resident: no wall-clock limit (each document has its own, below), stdin
+    // stays open for one JSON line per document.
     // No bytecode cache: the script imports workers/office_links.py, and a converter must not write into the
     // package's code (where a later converter would load what it left).
-    const env = { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.inside.home, TMPDIR: this.inside.home, PYTHONDONTWRITEBYTECODE: '1' };
-    const child = spawn(full[0]!, full.slice(1), { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stdin!.on('error', () => {});
-    child.stderr!.setEncoding('utf8');
-    let stderrTail = '';
-    child.stderr!.on('data', (s: string) => (stderrTail = (stderrTail + s).slice(-4000)));
-    child.once('close', (code, sig) => {
-      this.dead = true;
-      this.cleanup();
-      this.log.debug({ pid: child.pid, code, sig, stderr: stderrTail.slice(-1000) }, 'office converter exited');
+    const child = spawnIsolated({
+      command: limited[0] ?? PYTHON,
+      entry: [...limited.slice(1), ...(limited.length ? [PYTHON] : []), SCRIPT, this.inside.profile],
+      memoryMb: this.opts.memoryMb,
+      timeoutMs: 0,
+      deferStart: true,
+      routineKill: true,
+      graceMs: 0,
+      extraBinds: binds,
+      cwd: '/tmp',
+      env: { PATH: '/usr/bin:/bin', HOME: this.inside.home, TMPDIR: this.inside.home, PYTHONDONTWRITEBYTECODE: '1' },
+      log: this.log,
+      name: 'office',
     });
-    this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    // Memory is capped by the cgroup when there is one; the RSS watchdog covers machines without.
-    this.watch = setInterval(() => {
-      if (child.pid && treeRssBytes(child.pid) > memoryBytes) this.kill();
-    }, 250);
-    this.watch.unref();
+    this.child = child;
+    child.setRef(true);
+    void child.done.then((o) => {
+      this.dead = true;
+      this.log.debug({ pid: child.pid, end: o.end, code: o.exitCode, sig: o.signal, stderr: o.stderr.slice(-1000) }, 'office converter exited');
+    });
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const ready = await this.readLine(this.opts.startTimeoutMs ?? 60_000);
     if (ready !== '{"ready": true}') {
       this.kill();
-      throw new Error(`office converter did not start: ${String(ready)} ${stderrTail.slice(-500)}`);
+      const o = await child.done;
+      throw new Error(`office converter did not start: ${String(ready)} ${o.stderr.slice(-500)}`);
     }
     saveTemplate(this.profileDir, this.opts.templateDir);
     this.setRef(false);
@@ -131,12 +130,7 @@ export class Converter {
    * takes the sandbox down when we exit. While a document is in flight it holds the event loop.
    */
   private setRef(on: boolean): void {
-    const c = this.child;
-    if (!c) return;
-    for (const h of [c, c.stdin, c.stdout, c.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) {
-      if (on) h?.ref?.();
-      else h?.unref?.();
-    }
+    this.child?.setRef(on);
   }
 
   /**
@@ -147,7 +141,7 @@ export class Converter {
     if (!this.alive) return 'DIED';
     this.docs++;
     this.setRef(true);
-    this.child!.stdin!.write(`${JSON.stringify({ in: `${this.inside.job}/${inName}`, out: `${this.inside.job}/out.pdf` })}\n`);
+    this.child!.stdin.write(`${JSON.stringify({ in: `${this.inside.job}/${inName}`, out: `${this.inside.job}/out.pdf` })}\n`);
     const line = await this.readLine(timeoutMs);
     this.setRef(false);
     if (line === TIMED_OUT || line === ENDED) {
@@ -177,37 +171,21 @@ export class Converter {
     for (const f of readdirSync(this.jobDir)) rmSync(path.join(this.jobDir, f), { recursive: true, force: true });
   }
 
-  /** Kill the whole sandbox (process group); SIGKILL at once: there is nothing to save. */
+  /** Kill the whole sandbox (process group); SIGKILL at once (graceMs 0): there is nothing to save. */
   kill(): void {
-    if (this.child?.pid && !this.dead) {
-      try {
-        process.kill(-this.child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    if (!this.dead) this.child?.kill('killed');
     this.dead = true;
   }
 
   /** Stop and wait for the process to be gone, then delete its directories. */
   async stop(): Promise<void> {
     const c = this.child;
-    if (c && c.exitCode === null && c.signalCode === null) {
-      const closed = new Promise((r) => c.once('close', r));
+    if (c) {
       this.setRef(true); // wait for the exit even when nothing else keeps the process alive
-      this.kill();
-      await closed;
+      c.kill('killed');
+      await c.done;
     }
-    this.cleanup();
     rmSync(this.opts.dir, { recursive: true, force: true });
-  }
-
-  private cleanup(): void {
-    if (this.watch) clearInterval(this.watch);
-    this.watch = undefined;
-    const cg = this.cgroup;
-    this.cgroup = undefined;
-    if (cg) void cg.remove();
   }
 
   /** Next stdout line, or why there is none. */

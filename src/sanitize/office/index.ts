@@ -1,5 +1,5 @@
 /**
- * Office, ODF and RTF (BRIEF §6): LibreOffice makes a PDF inside the sandbox, then the PDF is flattened to
+ * Office, ODF and RTF (docs/DESIGN.md §6, rules 1-2): LibreOffice makes a PDF inside the sandbox, then the PDF is flattened to
  * page images like any other PDF. Nothing LibreOffice wrote reaches LGWAN: only the renderer's pixels.
  */
 import { classify } from '../classify.js';
@@ -8,7 +8,7 @@ import type { PartInput, PartResult, SanitizeContext } from '../types.js';
 import { budgetTimeout } from '../work-budget.js';
 import { stem } from '../archive/names.js';
 import { runArchiveChild } from '../archive/run.js';
-import { EXCEL_DEFAULT_PASSWORD } from '../crypto/office.js';
+import { EXCEL_DEFAULT_PASSWORD } from '../../sandboxed/archive/protocol.js';
 import { OfficePool, type OfficePoolOptions } from './pool.js';
 
 /** Extension hints for LibreOffice's type detection, from the detected (never the declared) type. */
@@ -29,6 +29,7 @@ const EXT: Record<string, string> = {
   'application/vnd.oasis.opendocument.graphics': 'odg',
 };
 
+/** Per-process cache (docs/DESIGN.md §9): one LibreOffice pool per process, started on first use; its converters are the process's children. */
 let shared: OfficePool | undefined;
 
 /**

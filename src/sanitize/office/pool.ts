@@ -24,6 +24,7 @@ export type PoolResult =
   | { ok: true; untrustedPdf: Buffer }
   | { ok: false; reason: 'CONVERTER_FAILED' | 'RENDERER_TIMEOUT' | 'TOO_LARGE'; refused?: true };
 
+/** Per-process cache (docs/DESIGN.md §9): every pool of this process, so an exiting process stops its converters. */
 const livePools = new Set<OfficePool>();
 // `mukaika sanitize` and tests may exit without closing the pool: the sandboxes die with us
 // (bwrap --die-with-parent), and this removes their directories (profiles, last job) synchronously.

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PACKAGE_ROOT, RUNNING_FROM_SOURCE, workerEntry } from '../../paths.js';
 
+/** Per-process cache (docs/DESIGN.md §9): the renderer's entry is bundled once per process (below). */
 let cached: string[] | undefined;
 
 /**

@@ -1,4 +1,4 @@
-import { FRAME, MAGIC, VERSION, childErrorName, type ChildErrorName } from './frames.js';
+import { FRAME, MAGIC, VERSION, childErrorName, type ChildErrorName } from '../../sandboxed/renderer/protocol.js';
 
 /** What the trusted side accepts from a renderer, whatever the child claims. */
 export interface FrameLimits {

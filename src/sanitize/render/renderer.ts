@@ -5,9 +5,9 @@ import { rendererEntry } from './entry.js';
 import type { SanitizeContext } from '../types.js';
 import { RENDER_SLOTS } from '../slots.js';
 import { budgetSignal, inSlot } from '../work-budget.js';
-import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from './child.js';
-import type { Bind } from './sandbox.js';
-import { encodeChildInput, MUTOOL, type ChildErrorName } from './frames.js';
+import { spawnIsolated, type ChildOutcome, type IsolatedChild, type RunIsolatedOptions } from '../../isolation/spawn.js';
+import type { Bind } from '../../isolation/sandbox.js';
+import { encodeChildInput, MUTOOL, type ChildErrorName } from '../../sandboxed/renderer/protocol.js';
 import { FrameViolation, readFrames, type FrameLimits } from './reader.js';
 
 /** Largest page side in pixels: 16384 is 109 inches at 150 DPI; wider "pages" are degenerate or hostile. */
@@ -45,7 +45,8 @@ export interface RenderOptions {
 /**
  * One warm, unused child per argument set: spawned while the previous document renders, so a document
  * never waits for node + MuPDF's WASM to load. Each document still gets a fresh process (nothing carries
- * over between documents); a spare never sees input until it is taken.
+ * over between documents); a spare never sees input until it is taken. Per-process cache (docs/DESIGN.md §9): spares are children of
+ * this process and carry no document state.
  */
 const spares = new Map<string, IsolatedChild>();
 

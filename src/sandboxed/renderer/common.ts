@@ -1,5 +1,5 @@
 /** Types and helpers shared by the renderer child's modules (runs inside the child only). */
-import { encodePageHeader } from './frames.js';
+import { encodePageHeader } from './protocol.js';
 
 /** Trusted arguments from the parent (argv), all derived from config, never from input. */
 export interface ChildArgs {

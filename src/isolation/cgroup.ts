@@ -24,6 +24,7 @@ interface Flavour {
   parent: string;
 }
 
+/** Per-process cache (docs/DESIGN.md §9): the machine's cgroup support does not change while the process runs. */
 let flavour: Flavour | null | undefined;
 
 function tryWrite(file: string, value: string): boolean {

@@ -3,10 +3,10 @@
  * so console output (MuPDF warnings included) is sent to stderr before any module can print.
  */
 import { createWriteStream } from 'node:fs';
-import { parseChildArgs, type Sink } from './child-common.js';
-import { runChild } from './child-main.js';
-import { warmUp } from './child-warmup.js';
-import { warmUpMutoolPath } from './child-mutool.js';
+import { parseChildArgs, type Sink } from './common.js';
+import { runChild } from './main.js';
+import { warmUp } from './warmup.js';
+import { warmUpMutoolPath } from './mutool.js';
 
 /** Bytes the child may have queued for the parent before it waits: about two pages at 150 DPI. */
 const QUEUED_BYTES = 16 * 1024 * 1024;

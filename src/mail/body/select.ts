@@ -1,12 +1,11 @@
 /**
- * Which parts are the body and which are attachments (BRIEF §5): alternatives prefer non-empty
+ * Which parts are the body and which are attachments (docs/DESIGN.md §5): alternatives prefer non-empty
  * text/plain, mixed parts append further inline text, everything else is an attachment, including the
  * files inside alternatives that were not chosen.
  */
 import { decodeText } from '../mime/charset.js';
 import { decodeTransfer } from '../mime/transfer.js';
-import type { MimePart } from '../mime/tree.js';
-import type { ParsedAttachment } from '../mime/types.js';
+import type { MimePart, ParsedAttachment } from '../mime/tree.js';
 import { attachmentName } from '../mime/names.js';
 import type { EncodedBlock } from './encoded.js';
 import { htmlToPlainText, MAX_HTML_CHARS } from './html.js';

@@ -1,18 +1,11 @@
 /**
- * The archive child's program (entry: workers/archive.ts). stdin: one framed request (frame.ts);
+ * The archive child's program (entry: workers/archive.ts). stdin: one framed request (protocol.ts);
  * stdout: entry frames then one end frame; stderr: diagnostics only. Runs isolated: no network,
  * uid nobody, memory cap; it never sees a file name from the mail, only bytes.
  */
-import { decryptOffice } from '../crypto/office.js';
-import { ArchiveStop, Budget, expandArchive, type ExpandLimits, type RawEntry } from './expand.js';
-import { decodeRequest, encodeEnd, encodeEntry } from './frame.js';
-
-export interface ChildRequest {
-  op: 'expand' | 'office-decrypt';
-  limits: ExpandLimits;
-  /** Only for encrypted inputs; arrives on stdin, is never logged or written anywhere. */
-  password?: string;
-}
+import { decryptOffice } from './office-crypto.js';
+import { ArchiveStop, Budget, expandArchive, type RawEntry } from './expand.js';
+import { decodeRequest, encodeEnd, encodeEntry, type ChildRequest } from './protocol.js';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -24,7 +17,8 @@ async function write(out: NodeJS.WritableStream, b: Buffer): Promise<void> {
   if (!out.write(b)) await new Promise((r) => out.once('drain', r));
 }
 
-export async function runArchiveChild(stdin: NodeJS.ReadableStream, stdout: NodeJS.WritableStream): Promise<void> {
+/** Serves one request from the gateway (the trusted side runs it with sanitize/archive/run.ts runArchiveChild). */
+export async function serveArchiveRequest(stdin: NodeJS.ReadableStream, stdout: NodeJS.WritableStream): Promise<void> {
   const { header, payload } = decodeRequest<ChildRequest>(await readAll(stdin));
   let entries: RawEntry[] = [];
   let code = 'OK';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { EVT, silentLogger, type Logger } from '../../log.js';
-import { PACKAGE_ROOT } from '../../paths.js';
+import type { Readable, Writable } from 'node:stream';
+import { EVT, silentLogger, type Logger } from '../log.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { cgroupSupport, createMemoryCgroup, type MemoryCgroup } from './cgroup.js';
 import { treeRssBytes } from './memwatch.js';
 import { sandboxArgv, type Bind, type SandboxMode } from './sandbox.js';
@@ -38,6 +38,11 @@ export interface RunIsolatedOptions {
    * that has already loaded its code (MuPDF's WASM takes most of a second) when the next document comes.
    */
   deferStart?: boolean;
+  /**
+   * A kill by the caller is routine (a pool recycling a resident child such as LibreOffice): the end is
+   * logged at debug, not as an abnormal end.
+   */
+  routineKill?: boolean;
 }
 
 export type ChildEnd = 'exit' | 'timeout' | 'idle-timeout' | 'memory' | 'killed' | 'aborted' | 'spawn-failed';
@@ -60,6 +65,13 @@ export interface IsolatedChild {
   pid: number;
   /** The child's data channel. The caller must consume it (back-pressure would otherwise stall the child). */
   stdout: Readable;
+  /**
+   * The child's stdin, for a resident child that takes requests line by line (with `deferStart` and no
+   * `start()`); otherwise `start()` writes the input and closes it.
+   */
+  stdin: Writable;
+  /** Keep the gateway's event loop alive for this child (`true` while a request is in flight) or not. */
+  setRef(on: boolean): void;
   /** Reset the idle timer: the caller saw progress (a complete page, say). */
   touch(): void;
   /** With `deferStart`: give the child its input and start the clocks now. A no-op otherwise. */
@@ -73,6 +85,7 @@ export interface IsolatedChild {
 
 const STDERR_TAIL = 64 * 1024;
 const WATCH_PERIOD_MS = 100;
+/** Per-process cache (docs/DESIGN.md §9): this process's children (killed when it exits) and whether it has logged its isolation once. */
 const live = new Set<ChildProcess>();
 let reportedIsolation = false;
 
@@ -91,7 +104,8 @@ function killGroup(pid: number, sig: NodeJS.Signals): void {
 
 /**
  * Start a child isolated as well as this machine allows (see sandbox.ts), in its own process group,
- * under a memory cap and a wall-clock timeout. Reusable for the renderer, LibreOffice and archive expansion.
+ * under a memory cap and a wall-clock timeout. The one spawner of the renderer, the archive child and the
+ * LibreOffice converter (docs/DESIGN.md, zones).
  */
 export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
   const log = opts.log ?? silentLogger;
@@ -205,13 +219,20 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
         cgroup: cgroup ? cgroup.version : null,
       };
       const logObj = { evt: EVT.RENDERER_KILLED, child: opts.name, end: outcome.end, exitCode: code, signal: sig, peakMb: Math.round(peak / 1048576), ms: outcome.durationMs, sandbox: probe.mode, cgroup: outcome.cgroup, stderr: stderr.slice(-2000) };
-      if (outcome.end !== 'exit' || code !== 0) log.warn(logObj, 'isolated child ended abnormally');
+      const routine = opts.routineKill === true && outcome.end === 'killed';
+      if (!routine && (outcome.end !== 'exit' || code !== 0)) log.warn(logObj, 'isolated child ended abnormally');
       else log.debug(logObj, 'isolated child done');
       resolve(outcome);
     });
   });
 
-  return { pid: child.pid ?? -1, stdout: child.stdout, touch, kill, done, start, alive: () => !end && child.exitCode === null && child.signalCode === null };
+  const setRef = (on: boolean): void => {
+    for (const h of handles) {
+      if (on) h.ref();
+      else h.unref();
+    }
+  };
+  return { pid: child.pid ?? -1, stdout: child.stdout, stdin: child.stdin, setRef, touch, kill, done, start, alive: () => !end && child.exitCode === null && child.signalCode === null };
 }
 
 /**

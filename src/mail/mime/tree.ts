@@ -116,3 +116,11 @@ export function parseTree(raw: Buffer, maxDepth: number, maxParts: number): { ro
   const root = buildPart(raw, 0, budget, 'text/plain');
   return { root, truncated: budget.truncated };
 }
+
+/** One attachment as the MIME tree yields it: name cleaned, bytes decoded, nothing converted yet. */
+export interface ParsedAttachment {
+  name: string;
+  declaredType: string;
+  bytes: Buffer;
+  inline: boolean;
+}

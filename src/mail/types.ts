@@ -1,9 +1,13 @@
-/** Types shared by the MIME parser and body selection (kept apart so neither imports the other). */
-import type { EncodedBlock } from '../body/encoded.js';
-import type { LinkMode } from '../body/links.js';
-import type { MailAddress } from './addresses.js';
+/**
+ * The parsed mail as src/mail/parse.ts returns it. mime/ never imports body/ (body/ reads MIME parts), so the
+ * types that name both live here, above the two folders (docs/DESIGN.md, zones).
+ */
+import type { EncodedBlock } from './body/encoded.js';
+import type { LinkMode } from './body/links.js';
+import type { MailAddress } from './mime/addresses.js';
+import type { ParsedAttachment } from './mime/tree.js';
 
-export type { MailAddress };
+export type { MailAddress, ParsedAttachment };
 
 export interface ParsedHeaders {
   from: MailAddress[];
@@ -19,13 +23,6 @@ export interface ParsedHeaders {
   /** Only well-formed <…> ids kept, space-separated. */
   inReplyTo?: string;
   references?: string;
-}
-
-export interface ParsedAttachment {
-  name: string;
-  declaredType: string;
-  bytes: Buffer;
-  inline: boolean;
 }
 
 export interface ParsedBody {

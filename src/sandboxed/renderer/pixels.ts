@@ -1,6 +1,6 @@
 /** Pixel helpers of the renderer child (runs inside the child only). */
-import { CHILD_ERROR } from './frames.js';
-import { ChildFailure, type ChildArgs, type PageOut } from './child-common.js';
+import { CHILD_ERROR } from './protocol.js';
+import { ChildFailure, type ChildArgs, type PageOut } from './common.js';
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 

@@ -4,13 +4,9 @@
  * the decryptor parses untrusted OLE structures.
  */
 import officeCrypto from 'officecrypto-tool';
-import { ArchiveStop } from '../archive/budget.js';
+import { ArchiveStop } from './budget.js';
 
-/**
- * Excel's built-in read password: workbooks "protected" with it open without asking in Excel, so they
- * are not PPAP and are unlocked without staff having to know anything.
- */
-export const EXCEL_DEFAULT_PASSWORD = 'VelvetSweatshop';
+export { EXCEL_DEFAULT_PASSWORD } from './protocol.js';
 
 export async function decryptOffice(untrusted: Buffer, password: string): Promise<Buffer> {
   let encrypted: boolean;

@@ -4,8 +4,8 @@
  * so a decoder bug costs one sandboxed child.
  */
 import type { Metadata, OutputInfo } from 'sharp';
-import { CHILD_ERROR, encodeDoc, encodeEnd } from './frames.js';
-import { ChildFailure, writePage, type ChildArgs, type Sink } from './child-common.js';
+import { CHILD_ERROR, encodeDoc, encodeEnd } from './protocol.js';
+import { ChildFailure, writePage, type ChildArgs, type Sink } from './common.js';
 
 /** Magic numbers of the formats sent to sharp; anything else goes to MuPDF. */
 export const SHARP_FORMATS = {

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { EVT, type Logger } from '../../log.js';
-import { PACKAGE_ROOT } from '../../paths.js';
+import { EVT, type Logger } from '../log.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 /** A path made visible inside the sandbox. Read-only unless `writable`. */
 export interface Bind {
@@ -157,6 +157,7 @@ function ceiling(env: NodeJS.ProcessEnv): { from: number; note?: string } {
   return i === 0 ? { from: 0 } : { from: i, note: `forced by MUKAIKA_SANDBOX_MODE=${v}` };
 }
 
+/** Per-process cache (docs/DESIGN.md §9): probing runs bwrap; the answer holds for the process (resetSandboxProbe for tests). */
 let cached: SandboxProbe | undefined;
 
 /**

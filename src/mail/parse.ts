@@ -1,9 +1,9 @@
 /** parseMail: raw RFC 5322 bytes → decoded headers, body text and attachments. Never throws. */
-import { selectBody } from '../body/select.js';
-import { parseAddressList } from './addresses.js';
-import { messageId, messageIds, normaliseDate } from './fields.js';
-import { decodeUnstructured, getHeader, parseStructured, type HeaderField } from './headers.js';
-import { parseTree } from './tree.js';
+import { selectBody } from './body/select.js';
+import { parseAddressList } from './mime/addresses.js';
+import { messageId, messageIds, normaliseDate } from './mime/fields.js';
+import { decodeUnstructured, getHeader, parseStructured, type HeaderField } from './mime/headers.js';
+import { parseTree } from './mime/tree.js';
 import type { ParsedHeaders, ParsedMail, ParseOptions } from './types.js';
 
 export type { MailAddress, ParsedAttachment, ParsedBody, ParsedHeaders, ParsedMail, ParseOptions } from './types.js';

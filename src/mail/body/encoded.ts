@@ -8,7 +8,7 @@
  * more than one line, so the cost is linear in the input (it runs on bodies of up to 2 M characters).
  */
 
-import { sha256 } from '../hash.js';
+import { sha256 } from '../../sanitize/hash.js';
 
 export type EncodedKind = 'uuencode' | 'xxencode' | 'yenc' | 'binhex' | 'base64' | 'hex';
 

@@ -3,7 +3,7 @@
  * are cut first (so link neutralising cannot alter an encoded line and hide the rest of its block), then
  * every link form is neutralised, including any in the markers' file names.
  */
-import type { PartResult } from '../types.js';
+import type { PartResult } from '../../sanitize/types.js';
 import { cutEncodedBlocks, type EncodedBlock } from './encoded.js';
 import { neutraliseLinks, type LinkMode } from './links.js';
 

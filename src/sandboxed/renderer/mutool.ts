@@ -15,9 +15,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../paths.js';
-import { CHILD_ERROR, encodeDoc, encodeEnd, MUTOOL } from './frames.js';
-import { ChildFailure, writePage, type ChildArgs, type Sink } from './child-common.js';
-import { grayIfNeutral, pageSize } from './child-pixels.js';
+import { CHILD_ERROR, encodeDoc, encodeEnd, MUTOOL } from './protocol.js';
+import { ChildFailure, writePage, type ChildArgs, type Sink } from './common.js';
+import { grayIfNeutral, pageSize } from './pixels.js';
 
 const INSPECT_SCRIPT = path.join(PACKAGE_ROOT, 'workers', 'pdf-inspect.js');
 /** The inspection's answer: a status and at most maxPages boxes; anything longer is not from our script. */

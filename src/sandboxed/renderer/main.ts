@@ -3,12 +3,12 @@
  * only frames (frames.ts) to stdout. It trusts nothing it reads; the trusted side re-checks everything
  * it writes. Anything else it has to say goes to stderr, which the parent only logs.
  */
-import { CHILD_ERROR, encodeDoc, encodeEnd, encodeError, encodeStart } from './frames.js';
-import { repairPageFonts } from './child-pdf-repair.js';
-import { renderImageWithSharp, SHARP_FORMATS } from './child-image.js';
-import { ChildFailure, writePage, type ChildArgs, type Sink } from './child-common.js';
-import { grayIfNeutral, pageSize } from './child-pixels.js';
-import { MutoolGaveUp, renderPdfWithMutool } from './child-mutool.js';
+import { CHILD_ERROR, encodeDoc, encodeEnd, encodeError, encodeStart } from './protocol.js';
+import { repairPageFonts } from './pdf-repair.js';
+import { renderImageWithSharp, SHARP_FORMATS } from './image.js';
+import { ChildFailure, writePage, type ChildArgs, type Sink } from './common.js';
+import { grayIfNeutral, pageSize } from './pixels.js';
+import { MutoolGaveUp, renderPdfWithMutool } from './mutool.js';
 
 /**
  * `resume`: native MuPDF already announced `count` pages and sent the first `from` of them (child-mutool.ts);

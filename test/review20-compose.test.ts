@@ -1,8 +1,8 @@
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { composeMail } from '../src/sanitize/compose.js';
-import { cleanFileName, headerText } from '../src/sanitize/mime/names.js';
-import type { ParsedHeaders } from '../src/sanitize/mime/types.js';
+import { cleanFileName, headerText } from '../src/mail/mime/names.js';
+import type { ParsedHeaders } from '../src/mail/types.js';
 
 /** `s` as one RFC 2047 word, `depth` times over: what a parser that decodes once leaves is still encoded. */
 const encode = (s: string, depth: number, kind: 'B' | 'Q' = 'B'): string => {

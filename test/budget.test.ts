@@ -8,6 +8,7 @@ import { stopRendererSpares } from '../src/sanitize/render/renderer.js';
 import { ARCHIVE_SLOTS, Slots } from '../src/sanitize/slots.js';
 import type { SanitizeContext } from '../src/sanitize/types.js';
 import { WorkBudget, budgetTimeout } from '../src/sanitize/work-budget.js';
+import { cgroupSupport } from '../src/isolation/cgroup.js';
 import { simpleParser } from 'mailparser';
 import { Redis } from 'ioredis';
 import { CrashGuard, RunGate } from '../src/jobs/crash-guard.js';
@@ -156,6 +157,38 @@ describe('a mail whose parts outrun its budget: finished parts delivered, the re
     expect(r).toMatchObject({ action: 'converted', reason: 'ARCHIVE_REPACKED' });
     expect(r.entries).toMatchObject([{ name: 'memo.txt', action: 'text', reason: 'TEXT_DECODED' }]);
   }, 60_000);
+});
+
+describe('CPU seconds of the isolated children count against the mail too', () => {
+  it('the renderer\'s CPU (its cgroup) is charged: once it is spent, the next part is held WORK_BUDGET', async () => {
+    // CPU is read from the child's own cgroup (v1: its cpuacct twin); a machine without one would measure nothing.
+    expect(cgroupSupport()).not.toBeNull();
+    const budget = new WorkBudget(600_000, undefined, 1);
+    const res = await sanitizeMessage('mcpubudget', mail([
+      { name: 'a.pdf', type: 'application/pdf', bytes: minimalPdf('first') },
+      { name: 'b.pdf', type: 'application/pdf', bytes: minimalPdf('second') },
+    ]), { ...ctxWith({}), budget });
+    expect(res.manifest.parts.map((p) => [p.name, p.action, p.reason])).toEqual([['a.pdf', 'flattened', 'PDF_FLATTENED'], ['b.pdf', 'held', 'WORK_BUDGET']]);
+    expect(budget.cpuSpentMs()).toBeGreaterThan(0);
+    expect(budget.spentMs()).toBeLessThan(600_000);
+  }, 120_000);
+
+  it('LibreOffice\'s CPU for one document is measured on the resident converter and handed to the budget', async () => {
+    const pool = new OfficePool({ memoryMb: 1024, maxDocs: 3 });
+    try {
+      const charged: (number | undefined)[] = [];
+      const r = await pool.convert(await minimalDocx(['CPU']), 'docx', 60_000, 64 << 20, (ms) => charged.push(ms));
+      expect(r.ok).toBe(true);
+      expect(charged).toHaveLength(1);
+      expect(charged[0]).toBeGreaterThan(0);
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
+  it('default: 120 CPU seconds per mail', () => {
+    expect(ctxWith({}).config.sanitize.limits.mailCpuSeconds).toBe(120);
+  });
 });
 
 describe('crash accounting: suspects run alone, the poison is held after queue.sanitizeMaxCrashes', () => {

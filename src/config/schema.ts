@@ -105,6 +105,7 @@ export const configSchema = z.strictObject({
       csvRows: positive,
       csvColumns: positive,
       mailWallSeconds: positive,
+      mailCpuSeconds: positive,
     }),
   }),
   retention: z.strictObject({ originalsDays: positive }),

@@ -11,10 +11,21 @@ export interface MemoryCgroup {
   dir: string;
   /** Write a pid here to move that process (and its future children) into the group. */
   procsFile: string;
+  /**
+   * cgroup v1 keeps CPU accounting in its own hierarchy: a twin group under `cpuacct` whose `cgroup.procs`
+   * the child joins too. Undefined on v2 (one group has both) or where cpuacct is not mounted.
+   */
+  cpuProcsFile?: string;
   usageBytes(): number;
   peakBytes(): number;
   /** True when the kernel's OOM killer fired inside this group. */
   oomKilled(): boolean;
+  /**
+   * CPU time used by everything that ran in the group, in ms (v2 `cpu.stat` usage_usec, kept by the kernel
+   * for every group whatever controllers are on; v1 `cpuacct.usage` of the twin group); undefined where it
+   * cannot be read (no cpuacct, removed group).
+   */
+  cpuMs(): number | undefined;
   /** Delete the group; retries while the kernel still sees exiting processes in it. */
   remove(): Promise<void>;
 }
@@ -22,6 +33,8 @@ export interface MemoryCgroup {
 interface Flavour {
   version: 'v1' | 'v2';
   parent: string;
+  /** v1 only: our folder in the cpuacct hierarchy, when it could be made. */
+  cpuParent?: string;
 }
 
 /** Per-process cache (docs/DESIGN.md §9): the machine's cgroup support does not change while the process runs. */
@@ -69,7 +82,7 @@ function probe(): Flavour | null {
       const testDir = path.join(parent, `probe-${process.pid}`);
       mkdirSync(testDir);
       rmdirSync(testDir);
-      return { version: 'v1', parent };
+      return { version: 'v1', parent, ...v1CpuParent() };
     } catch {
       return null;
     }
@@ -81,6 +94,19 @@ function probe(): Flavour | null {
  * Remove groups left by gateway processes that died before cleaning up (killed test workers, crashes):
  * named `c-<pid>-…`, their creator is gone, and the kernel refuses rmdir while anything still runs inside.
  */
+/** Our folder in the v1 cpuacct hierarchy, if it is mounted and we may create groups there. */
+function v1CpuParent(): { cpuParent?: string } {
+  const root = '/sys/fs/cgroup/cpuacct';
+  if (!existsSync(path.join(root, 'cpuacct.usage'))) return {};
+  const cpuParent = path.join(root, 'mukaika');
+  try {
+    mkdirSync(cpuParent, { recursive: true });
+    return { cpuParent };
+  } catch {
+    return {};
+  }
+}
+
 function sweepStale(parent: string): void {
   let names: string[];
   try {
@@ -104,6 +130,7 @@ export function cgroupSupport(): 'v1' | 'v2' | null {
   if (flavour === undefined) {
     flavour = process.env.MUKAIKA_CGROUP === 'none' ? null : probe();
     if (flavour) sweepStale(flavour.parent);
+    if (flavour?.cpuParent) sweepStale(flavour.cpuParent);
   }
   return flavour?.version ?? null;
 }
@@ -133,10 +160,31 @@ export function createMemoryCgroup(limitBytes: number): MemoryCgroup | undefined
     }
     return undefined;
   }
+  // v1: the CPU twin has the same name in the cpuacct hierarchy; without it CPU is simply not measured.
+  let cpuDir: string | undefined;
+  if (version === 'v1' && flavour.cpuParent) {
+    cpuDir = path.join(flavour.cpuParent, path.basename(dir));
+    try {
+      mkdirSync(cpuDir);
+    } catch {
+      cpuDir = undefined;
+    }
+  }
+  const removeDir = async (d: string): Promise<void> => {
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(d);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  };
   return {
     version,
     dir,
     procsFile: file('cgroup.procs'),
+    ...(cpuDir ? { cpuProcsFile: path.join(cpuDir, 'cgroup.procs') } : {}),
     usageBytes: () => readNumber(file(version === 'v2' ? 'memory.current' : 'memory.usage_in_bytes')),
     peakBytes: () => readNumber(file(version === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes')),
     oomKilled: () => {
@@ -148,15 +196,21 @@ export function createMemoryCgroup(limitBytes: number): MemoryCgroup | undefined
         return false;
       }
     },
-    remove: async () => {
-      for (let i = 0; i < 50; i++) {
-        try {
-          rmdirSync(dir);
-          return;
-        } catch {
-          await new Promise((r) => setTimeout(r, 20));
+    cpuMs: () => {
+      try {
+        if (version === 'v2') {
+          const m = /^usage_usec (\d+)$/m.exec(readFileSync(file('cpu.stat'), 'utf8'));
+          return m ? Number(m[1]) / 1000 : undefined;
         }
+        // cpuacct.usage is in nanoseconds.
+        return cpuDir ? Number(readFileSync(path.join(cpuDir, 'cpuacct.usage'), 'utf8').trim()) / 1e6 : undefined;
+      } catch {
+        return undefined;
       }
+    },
+    remove: async () => {
+      await removeDir(dir);
+      if (cpuDir) await removeDir(cpuDir);
     },
   };
 }

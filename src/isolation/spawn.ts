@@ -59,6 +59,8 @@ export interface ChildOutcome {
   durationMs: number;
   sandbox: SandboxMode;
   cgroup: 'v1' | 'v2' | null;
+  /** CPU time of the whole tree in ms, from its cgroup; undefined without a cgroup v2. */
+  cpuMs?: number;
 }
 
 export interface IsolatedChild {
@@ -78,6 +80,8 @@ export interface IsolatedChild {
   start(input?: Uint8Array, signal?: AbortSignal): void;
   /** False once the child has ended or is being stopped. */
   alive(): boolean;
+  /** CPU time the tree has used so far, in ms (cgroup v2), for charging a mail's work budget; else undefined. */
+  cpuMs(): number | undefined;
   /** Stop the child's whole group: SIGTERM, then SIGKILL after the grace period. */
   kill(reason?: Exclude<ChildEnd, 'exit' | 'spawn-failed'>): void;
   done: Promise<ChildOutcome>;
@@ -126,7 +130,10 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
 
   const cgroup: MemoryCgroup | undefined = createMemoryCgroup(memoryBytes);
   // The shell joins the cgroup before exec'ing the sandbox, so no byte of the child runs outside the cap.
-  const full = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', cgroup.procsFile, ...argv] : argv;
+  // With cgroup v1's CPU twin the shell joins that group too ("$1"; empty without one).
+  const full = cgroup
+    ? ['/bin/sh', '-c', 'echo $$ > "$0" && { [ -z "$1" ] || echo $$ > "$1"; } && shift && exec "$@"', cgroup.procsFile, cgroup.cpuProcsFile ?? '', ...argv]
+    : argv;
   const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8', HOME: '/tmp', TMPDIR: '/tmp', ...opts.env };
   const child = spawn(full[0]!, full.slice(1), { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
@@ -202,6 +209,7 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
       live.delete(child);
       // Anything left in the group (a grandchild that ignored SIGTERM) goes now.
       if (child.pid) killGroup(child.pid, 'SIGKILL');
+      const cpuMs = cgroup?.cpuMs();
       if (cgroup) {
         peak = Math.max(peak, cgroup.peakBytes());
         if (!end && cgroup.oomKilled()) end = 'memory';
@@ -217,6 +225,7 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
         durationMs: Date.now() - startedAt,
         sandbox: probe.mode,
         cgroup: cgroup ? cgroup.version : null,
+        ...(cpuMs !== undefined ? { cpuMs } : {}),
       };
       const logObj = { evt: EVT.RENDERER_KILLED, child: opts.name, end: outcome.end, exitCode: code, signal: sig, peakMb: Math.round(peak / 1048576), ms: outcome.durationMs, sandbox: probe.mode, cgroup: outcome.cgroup, stderr: stderr.slice(-2000) };
       const routine = opts.routineKill === true && outcome.end === 'killed';
@@ -232,7 +241,10 @@ export function spawnIsolated(opts: RunIsolatedOptions): IsolatedChild {
       else h.unref();
     }
   };
-  return { pid: child.pid ?? -1, stdout: child.stdout, stdin: child.stdin, setRef, touch, kill, done, start, alive: () => !end && child.exitCode === null && child.signalCode === null };
+  return { pid: child.pid ?? -1, stdout: child.stdout, stdin: child.stdin, setRef, touch, kill, done, start,
+    alive: () => !end && child.exitCode === null && child.signalCode === null,
+    cpuMs: () => cgroup?.cpuMs(),
+  };
 }
 
 /**

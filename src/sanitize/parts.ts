@@ -63,7 +63,7 @@ const STOPPED = new Set<PartResult['reason']>(['RENDERER_TIMEOUT', 'RENDERER_FAI
 
 /** A fresh budget for a part sanitized on its own (an upload, an unlock): the same limit as a whole mail. */
 export function withBudget(ctx: SanitizeContext): SanitizeContext {
-  return ctx.budget ? ctx : { ...ctx, budget: new WorkBudget(ctx.config.sanitize.limits.mailWallSeconds * 1000) };
+  return ctx.budget ? ctx : { ...ctx, budget: new WorkBudget(ctx.config.sanitize.limits.mailWallSeconds * 1000, undefined, ctx.config.sanitize.limits.mailCpuSeconds * 1000) };
 }
 
 /** `charset=` parameter of a declared Content-Type, if any (only a hint to the decoder, which checks it). */

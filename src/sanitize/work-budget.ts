@@ -1,9 +1,11 @@
 /**
  * The work budget of one mail (docs/RELIABILITY.md, "Work budget"): wall time spent on it, its parts and
- * every archive entry in them, up to `sanitize.limits.mailWallSeconds`. Time spent waiting for a renderer or
+ * every archive entry in them, up to `sanitize.limits.mailWallSeconds`, and the CPU time of the isolated
+ * children that worked for it, up to `sanitize.limits.mailCpuSeconds`. Time spent waiting for a renderer or
  * archive slot that another mail holds does not count, so a heavy mail cannot use up the budget of the
- * innocent ones queued behind it. CPU time is not measured separately: several jobs share the process and
- * its children's CPU cannot be told apart while they run; wall time of a mail's own work bounds it.
+ * innocent ones queued behind it. Children's CPU is read from their own cgroup (isolation/cgroup.ts), so it
+ * is this mail's alone; the worker's own JS work for the mail shares the process with other jobs and is
+ * bounded by the wall clock and by the linear, capped text passes instead.
  */
 import type { Slots } from './slots.js';
 
@@ -14,6 +16,7 @@ interface BudgetHolder {
 }
 
 export class WorkBudget {
+  #cpuMs = 0;
   #spentMs = 0;
   #since: number | undefined;
   #paused = 0;
@@ -21,6 +24,8 @@ export class WorkBudget {
   constructor(
     readonly limitMs: number,
     private readonly now: () => number = () => performance.now(),
+    /** CPU time of this mail's isolated children, in ms; Infinity when not limited. */
+    readonly cpuLimitMs: number = Infinity,
   ) {
     this.#since = now();
   }
@@ -34,7 +39,16 @@ export class WorkBudget {
   }
 
   exhausted(): boolean {
-    return this.remainingMs() <= 0;
+    return this.remainingMs() <= 0 || this.#cpuMs >= this.cpuLimitMs;
+  }
+
+  /** Charge CPU time a child used for this mail (read from its cgroup when it ended). */
+  chargeCpu(ms: number | undefined): void {
+    if (ms !== undefined && Number.isFinite(ms) && ms > 0) this.#cpuMs += ms;
+  }
+
+  cpuSpentMs(): number {
+    return this.#cpuMs;
   }
 
   /** Stop the clock (nested: it runs again once every pause has been resumed). */

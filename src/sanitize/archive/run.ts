@@ -50,6 +50,7 @@ export async function runArchiveChild(
     name: `archive-${op}`,
     ...(signal ? { signal } : {}),
   });
+  ctx.budget?.chargeCpu(run.cpuMs);
   // A child that ran out of memory or wrote more than the limits allow was expanding a bomb.
   if (run.truncated || run.end === 'memory') return { ok: false, action: 'removed', reason: 'LIMIT_ARCHIVE' };
   if (run.end === 'timeout' || run.end === 'idle-timeout') return { ok: false, action: 'held', reason: 'RENDERER_TIMEOUT' };

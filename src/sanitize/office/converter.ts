@@ -61,6 +61,11 @@ export class Converter {
     return !this.dead && this.child !== undefined;
   }
 
+  /** CPU the resident converter has used so far (its cgroup), for charging one document's share. */
+  cpuMs(): number | undefined {
+    return this.child?.cpuMs();
+  }
+
   /** Start soffice and wait for the script's `{"ready":true}`. Throws when it does not come. */
   async start(): Promise<void> {
     rmSync(this.opts.dir, { recursive: true, force: true });

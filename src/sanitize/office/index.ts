@@ -61,7 +61,7 @@ export async function convertOffice(input: PartInput, detectedType: string, ctx:
   // A PDF many times larger than its source is either a bomb (a tiny sheet with a million print pages) or
   // images LibreOffice had to decompress; both are capped.
   const maxPdf = Math.max(l.attachmentBytes, 4 * input.bytes.length);
-  const r = await officePool(ctx).convert(input.bytes, ext, budgetTimeout(ctx, l.documentTimeoutMs), maxPdf);
+  const r = await officePool(ctx).convert(input.bytes, ext, budgetTimeout(ctx, l.documentTimeoutMs), maxPdf, (ms) => ctx.budget?.chargeCpu(ms));
   // Legacy .doc/.xls/.ppt encryption (RC4, CryptoAPI) hides in the binary streams, so the classifier calls
   // them plain Office; LibreOffice then refuses them. Ask the decrypting child before giving up.
   if (!r.ok && r.refused && !decrypted && isOle(input.bytes)) return unlockOffice(input, detectedType, ctx, true);

@@ -84,7 +84,8 @@ export class OfficePool {
    * Convert one untrusted document to an (equally untrusted) PDF. `ext` is a hint for LibreOffice's type
    * detection, derived from the detected type, never from the sender's file name.
    */
-  async convert(untrustedBytes: Buffer, ext: string, timeoutMs: number, maxPdfBytes: number): Promise<PoolResult> {
+  /** `onCpu` gets the CPU ms the converter used for this document (one document at a time per converter). */
+  async convert(untrustedBytes: Buffer, ext: string, timeoutMs: number, maxPdfBytes: number, onCpu?: (ms: number | undefined) => void): Promise<PoolResult> {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const slot = await this.acquire();
       let outcome: ConvertOutcome = 'DIED';
@@ -97,7 +98,10 @@ export class OfficePool {
         // The job directory is writable by the sandbox: 'wx' (O_EXCL) refuses to follow a planted symlink.
         writeFileSync(path.join(conv.jobDir, inName), untrustedBytes, { flag: 'wx' });
         if (conv.pid) this.opts.onConvertStart?.(conv.pid);
+        const cpuBefore = conv.cpuMs();
         outcome = await conv.convert(inName, timeoutMs);
+        const cpuAfter = conv.cpuMs();
+        onCpu?.(cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore);
         if (outcome === 'ok') pdf = readPdf(path.join(conv.jobDir, 'out.pdf'), maxPdfBytes);
         conv.clearJob();
       } catch (err) {

@@ -167,6 +167,8 @@ async function renderNow(
   // Test entries get no spare: a hostile test child must not outlive its test.
   const child = opts.entry ? spawnIsolated(spawnOpts) : takeSpare(spawnOpts);
   // The mail's work budget stops the child through its signal: warm spares are keyed by their own timeouts.
+  // A warm spare already spent CPU starting: only what it uses from here on is this document's.
+  const cpuAtStart = child.cpuMs() ?? 0;
   child.start(encodeChildInput(untrustedBytes, opts.password), budgetSignal(ctx));
   let pages = 0;
   let childError: ChildErrorName | undefined;
@@ -188,6 +190,7 @@ async function renderNow(
     violation = e;
   }
   const outcome = await child.done;
+  ctx.budget?.chargeCpu(outcome.cpuMs === undefined ? undefined : outcome.cpuMs - cpuAtStart);
   if (!opts.entry) replenish(spawnOpts);
   // What ended the child outranks what the stream looked like: a timeout truncates the stream too.
   if (outcome.end === 'timeout' || outcome.end === 'idle-timeout') return failure('held', 'RENDERER_TIMEOUT', outcome.end, outcome);

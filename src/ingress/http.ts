@@ -5,9 +5,9 @@ import type { Context } from '../context.js';
 import { splitMailboxList } from '../domain/mailbox.js';
 import type { Config } from '../config/schema.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
-import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import { EVT, type Logger } from '../log.js';
 import { cleanFileName } from '../sanitize/mime/names.js';
+import type { UnlockJobResult } from '../queue/queues.js';
 import type { MessageRecord } from '../store/records.js';
 import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
@@ -82,7 +82,7 @@ function partIndex(n: string): number {
   return Number(n);
 }
 
-function unlockView(id: string, r: UnlockResult) {
+function unlockView(id: string, r: UnlockJobResult) {
   return { id, status: r.part.output ? 'unlocked' : r.part.action, batch: r.batch, part: r.part };
 }
 
@@ -93,6 +93,14 @@ function sendError(log: Logger, reply: FastifyReply, err: MukaikaError): Fastify
     log.info({ evt: EVT.HTTP_REFUSED, status: err.spec.http, code: err.code, detail: err.message.slice(0, 300) }, 'http refused');
   }
   return reply.code(err.spec.http).send({ error: err.code, message: err.spec.message });
+}
+
+/**
+ * How long an unlock request waits for its worker: an attempt may wait for the others' slots (up to one
+ * document timeout) and then decrypt (another), plus the follow-up mail.
+ */
+export function unlockWaitMs(config: Config): number {
+  return 3 * config.sanitize.limits.documentTimeoutMs + 10_000;
 }
 
 /** The Internet-side API (BRIEF §3), a Fastify plugin under /api/v1 with bearer auth on every route. */
@@ -167,7 +175,9 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     });
   }
 
-  // PPAP: the password travels in this request body only; it is never logged, stored or queued.
+  // PPAP: the password travels in this request body and, sealed to the workers' key, in an unlock job that a
+  // sanitize worker runs (docs/DESIGN.md, "Unlock through the worker"); it is never logged or stored.
+  const unlock = (id: string, index: number, password: string) => ctx.queues.requestUnlock(id, index, password, unlockWaitMs(config));
   const unlockBody = {
     type: 'object', required: ['password'], additionalProperties: false,
     properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } },
@@ -177,14 +187,14 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     async (req) => {
       const index = partIndex(req.params.n);
       await visibleRecord(req, req.params.id, 'message');
-      return unlockView(req.params.id, await unlockPart(ctx, req.params.id, index, req.body.password));
+      return unlockView(req.params.id, await unlock(req.params.id, index, req.body.password));
     },
   );
   app.post<{ Params: { id: string }; Body: { password: string } }>(
     '/files/:id/unlock', { schema: { body: unlockBody } },
     async (req) => {
       await visibleRecord(req, req.params.id, 'file');
-      return unlockView(req.params.id, await unlockPart(ctx, req.params.id, 0, req.body.password));
+      return unlockView(req.params.id, await unlock(req.params.id, 0, req.body.password));
     },
   );
 }

@@ -86,3 +86,15 @@ describe('the web role (LGWAN side) has no originals area', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 });
+
+describe('the gateway role (Internet side) accepts and queues', () => {
+  it('its module graph includes no sanitizer and no worker job (mail-format parsing only)', async () => {
+    const graph = await madge(path.join(PACKAGE_ROOT, 'src/ingress/role.ts'), {
+      fileExtensions: ['ts'], tsConfig: path.join(PACKAGE_ROOT, 'tsconfig.json'), baseDir: PACKAGE_ROOT,
+    });
+    const files = Object.keys(graph.obj()).map((f) => `/${f}`);
+    expect(files).toContain('/src/ingress/http.ts');
+    expect(files).toContain('/src/queue/unlock-seal.ts');
+    expect(files.filter((f) => /\/src\/(jobs|sanitize\/(?!mime\/)|deliver)\//.test(f) || /\/src\/runtime\/roles\.ts$/.test(f))).toEqual([]);
+  });
+});

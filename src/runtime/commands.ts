@@ -87,7 +87,7 @@ export async function runCommand(args: string[], opts: CommandOptions): Promise<
       return 0;
     }
     case 'gateway': {
-      const { runGateway } = await import('./roles.js');
+      const { runGateway } = await import('../ingress/role.js');
       return runRole(config, runGateway);
     }
     case 'worker': {

@@ -9,7 +9,6 @@ import { EVT, type Logger } from '../log.js';
 import { cleanFileName } from '../sanitize/mime/names.js';
 import type { UnlockJobResult } from '../queue/queues.js';
 import type { MessageRecord } from '../store/records.js';
-import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
 import { limitedFastify } from './http-limits.js';
 import { checkRecipient, checkSender, recipientPolicy } from './smtp-policy.js';
@@ -171,7 +170,7 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   for (const kind of ['messages', 'files'] as const) {
     app.get<{ Params: { id: string } }>(`/${kind}/:id`, async (req) => {
       const rec = await visibleRecord(req, req.params.id, kind === 'messages' ? 'message' : 'file');
-      return { ...view(rec), unlocks: await new Unlocks(ctx.database.db).all(rec.id) };
+      return { ...view(rec), unlocks: await ctx.unlocks.all(rec.id) };
     });
   }
 

@@ -12,7 +12,7 @@ import type { PartInput } from '../sanitize/types.js';
 import type { UnlockJobData, UnlockJobResult } from '../queue/queues.js';
 import { openPassword, type UnlockKey } from '../queue/unlock-seal.js';
 import type { MessageRecord } from '../store/records.js';
-import { Unlocks } from '../store/unlocks.js';
+import type { Unlocks } from '../store/unlocks.js';
 
 export type UnlockResult = UnlockJobResult;
 
@@ -60,7 +60,7 @@ export async function processUnlock(ctx: Context, key: UnlockKey, job: { data: U
  * logged or stored, and queued only sealed.
  */
 export async function unlockPart(ctx: Context, id: string, index: number, password: string): Promise<UnlockResult> {
-  const unlocks = new Unlocks(ctx.database.db);
+  const { unlocks } = ctx;
   const done = await unlockedResult(unlocks, id, index);
   if (done) return done;
   const max = ctx.config.sanitize.unlockMaxAttempts;
@@ -134,6 +134,6 @@ async function sendFollowUp(ctx: Context, rec: MessageRecord, index: number, ori
     attachments: [{ name: output.name, type: output.type, bytes: output.bytes }], verdict: 'sanitized',
   });
   const stored = await ctx.blobs.put('sanitized', mail);
-  await ctx.records.addDeliveries(ctx.database.db, id, batch, stored.sha256, rec.recipients);
+  await ctx.records.addFollowUp(id, batch, stored.sha256, rec.recipients);
   return batch;
 }

@@ -36,6 +36,8 @@ interface Hooks<T> {
   options?: Partial<WorkerOptions>;
   /** The job will not be tried again. */
   onGaveUp?: (job: Job<T>, err: Error) => Promise<void>;
+  /** A failed job is an answer for its requester (a wrong password), not a fault: not logged as one. */
+  failureIsAnswer?: boolean;
 }
 
 function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>, token: string | undefined, worker: Worker<T>) => Promise<unknown>, hooks: Hooks<T> = {}): RunningWorker {
@@ -49,7 +51,7 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
   }, { connection: connection as unknown as ConnectionOptions, prefix: ctx.config.queue.prefix, concurrency, autorun: true, ...hooks.options });
   worker.on('error', (err) => ctx.log.warn({ err: err.message, queue: name }, 'worker error'));
   worker.on('failed', (job, err) => {
-    if (!job) return;
+    if (!job || hooks.failureIsAnswer) return;
     // Final when BullMQ has moved it to the failed set (no retry left, or unrecoverable).
     void job.getState().then(async (state) => {
       if (state !== 'failed') return;
@@ -117,6 +119,7 @@ function startUnlockWorker(ctx: Context): RunningWorker {
         redis.disconnect();
       },
       options: { maxStalledCount: 0 },
+      failureIsAnswer: true,
     });
 }
 

@@ -7,6 +7,7 @@ import { migrate, openDatabase, type Database } from './store/db.js';
 import { InlineBlobs } from './store/inline-blobs.js';
 import { Records } from './store/records.js';
 import { loadSiteSecret } from './store/site-secret.js';
+import { Unlocks } from './store/unlocks.js';
 
 /** The shared services one process uses; built once at start, passed down explicitly (no singletons). */
 export interface Context {
@@ -15,6 +16,8 @@ export interface Context {
   blobs: BlobStore;
   database: Database;
   records: Records;
+  /** Wrong-password counts and unlock results (store/unlocks.ts). */
+  unlocks: Unlocks;
   queues: Queues;
   /** Key of message ids (store/site-secret.ts); never logged. */
   siteSecret: Buffer;
@@ -29,7 +32,7 @@ export async function openContext(config: Config, log: Logger): Promise<Context>
   blobs.attachInline(new InlineBlobs(database.db));
   const records = new Records(database);
   const queues = new Queues(config);
-  return { config, log, blobs, database, records, queues, siteSecret };
+  return { config, log, blobs, database, records, unlocks: new Unlocks(database.db), queues, siteSecret };
 }
 
 export async function closeContext(ctx: Context): Promise<void> {

@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REASONS } from '../src/domain/reasons.js';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
+import { NOTICE_SEPARATOR } from '../src/sanitize/notice.js';
 import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
 
@@ -74,6 +76,16 @@ describe('PPAP round trip: held → wrong password refused and counted → right
     const fp = await simpleParser(follow.raw);
     expect(fp.subject).toBe('[解除済] ppap1');
     expect(fp.text).toContain('パスワード付きファイルを無害化しました');
+    // Built by the one notice builder (notice.ts buildNoticeMail): the configured header, as in every notice.
+    const cfg = flow.h.ctx.config;
+    const base = cfg.web.publicUrl.replace(/\/$/, '');
+    const reason = REASONS[right.json<{ part: { reason: keyof typeof REASONS } }>().part.reason];
+    expect(fp.text?.trimEnd()).toBe([
+      cfg.sanitize.noticeHeader, `・shiryou.zip — 変換: ${reason}`, `  ${base}/messages/${id}/parts/0`,
+      `  ・report.csv — 変換: ${REASONS.CSV_NEUTRALISED}`, NOTICE_SEPARATOR,
+      `パスワード付きファイルを無害化しました。先にお届けしたメール(${id})で保留していた添付ファイルを、パスワードで開いて無害化しました。`,
+    ].join('\n'));
+    expect(parsed.text?.startsWith(`${cfg.sanitize.noticeHeader}\n・shiryou.zip — 保留: `)).toBe(true);
     expect(fp.attachments).toHaveLength(1);
     const zipOut = path.join(tmp, 'out.zip');
     writeFileSync(zipOut, fp.attachments[0]!.content);

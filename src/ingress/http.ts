@@ -5,11 +5,10 @@ import type { Context } from '../context.js';
 import { splitMailboxList } from '../domain/mailbox.js';
 import type { Config } from '../config/schema.js';
 import { MukaikaError, toMukaikaError } from '../errors.js';
-import { unlockPart, type UnlockResult } from '../jobs/unlock.js';
 import { EVT, type Logger } from '../log.js';
 import { cleanFileName } from '../mail/mime/names.js';
+import type { UnlockJobResult } from '../queue/queues.js';
 import type { MessageRecord } from '../store/records.js';
-import { Unlocks } from '../store/unlocks.js';
 import { acceptOriginal } from './accept.js';
 import { limitedFastify } from './http-limits.js';
 import { checkRecipient, checkSender, recipientPolicy } from './smtp-policy.js';
@@ -85,7 +84,7 @@ function partIndex(n: string): number {
   return Number(n);
 }
 
-function unlockView(id: string, r: UnlockResult) {
+function unlockView(id: string, r: UnlockJobResult) {
   return { id, status: r.part.output ? 'unlocked' : r.part.action, batch: r.batch, part: r.part };
 }
 
@@ -99,6 +98,14 @@ function sendError(log: Logger, reply: FastifyReply, err: MukaikaError): Fastify
     log.info({ evt: EVT.HTTP_REFUSED, status: err.spec.http, code: err.code, detail: err.message.slice(0, 300) }, 'http refused');
   }
   return reply.code(err.spec.http).send({ error: err.code, message: err.spec.message });
+}
+
+/**
+ * How long an unlock request waits for its worker: an attempt may wait for the others' slots (up to one
+ * document timeout) and then decrypt (another), plus the follow-up mail.
+ */
+export function unlockWaitMs(config: Config): number {
+  return 3 * config.sanitize.limits.documentTimeoutMs + 10_000;
 }
 
 /** The Internet-side API (BRIEF §3), a Fastify plugin under /api/v1 with bearer auth on every route. */
@@ -180,13 +187,15 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   for (const kind of ['messages', 'files'] as const) {
     app.get<{ Params: { id: string } }>(`/${kind}/:id`, async (req) => {
       const rec = await visibleRecord(req, req.params.id, kind === 'messages' ? 'message' : 'file');
-      return { ...view(rec), unlocks: await new Unlocks(ctx.database.db).all(rec.id) };
+      return { ...view(rec), unlocks: await ctx.unlocks.all(rec.id) };
     });
   }
 
-  // PPAP: the password travels in this request body only; it is never logged, stored or queued.
+  // PPAP: the password travels in this request body and, sealed to the workers' key, in an unlock job that a
+  // sanitize worker runs (docs/DESIGN.md §9, "Unlock through the worker"); it is never logged or stored.
   // Its JSON is parsed into memory: a password of at most 1024 characters needs no 50 MB body.
   const UNLOCK_BODY_BYTES = 16 * 1024;
+  const unlock = (id: string, index: number, password: string) => ctx.queues.requestUnlock(id, index, password, unlockWaitMs(config));
   const unlockBody = {
     type: 'object', required: ['password'], additionalProperties: false,
     properties: { password: { type: 'string', minLength: 1, maxLength: 1024 } },
@@ -196,14 +205,14 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
     async (req) => {
       const index = partIndex(req.params.n);
       await visibleRecord(req, req.params.id, 'message');
-      return unlockView(req.params.id, await unlockPart(ctx, req.params.id, index, req.body.password));
+      return unlockView(req.params.id, await unlock(req.params.id, index, req.body.password));
     },
   );
   app.post<{ Params: { id: string }; Body: { password: string } }>(
     '/files/:id/unlock', { schema: { body: unlockBody }, bodyLimit: UNLOCK_BODY_BYTES },
     async (req) => {
       await visibleRecord(req, req.params.id, 'file');
-      return unlockView(req.params.id, await unlockPart(ctx, req.params.id, 0, req.body.password));
+      return unlockView(req.params.id, await unlock(req.params.id, 0, req.body.password));
     },
   );
 }

@@ -9,8 +9,7 @@ import type { Context } from '../context.js';
  */
 export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<number> {
   const before = new Date(Date.now() - olderThanMs).toISOString();
-  const rows = await ctx.database.db.selectFrom('messages').select(['id', 'status', 'kind'])
-    .where('status', 'in', ['received', 'sanitized']).where('updated_at', '<', before).limit(1000).execute();
+  const rows = await ctx.records.unfinished(before);
   let n = 0;
   for (const r of rows) {
     if (r.status === 'received') await ctx.queues.enqueueSanitize(r.id, true);
@@ -18,10 +17,8 @@ export async function requeueStuck(ctx: Context, olderThanMs: number): Promise<n
     else continue;
     n++;
   }
-  const followUps = await ctx.database.db.selectFrom('deliveries').select(['message_id', 'batch']).distinct()
-    .where('status', '=', 'pending').where('batch', '!=', 0).where('updated_at', '<', before).limit(1000).execute();
-  for (const f of followUps) {
-    await ctx.queues.enqueueDeliver(f.message_id, f.batch, true);
+  for (const f of await ctx.records.pendingFollowUps(before)) {
+    await ctx.queues.enqueueDeliver(f.messageId, f.batch, true);
     n++;
   }
   return n;

@@ -7,16 +7,13 @@ import type { Context } from '../context.js';
  */
 export async function purgeOriginals(ctx: Context, now = Date.now()): Promise<number> {
   const cutoff = new Date(now - ctx.config.retention.originalsDays * 86_400_000).toISOString();
-  const db = ctx.database.db;
-  const due = await db.selectFrom('messages').select(['id', 'original_sha256'])
-    .where('created_at', '<', cutoff).where('original_purged_at', 'is', null).limit(1000).execute();
+  const due = await ctx.records.originalsDue(cutoff);
   const at = new Date(now).toISOString();
   for (const m of due) {
-    await db.updateTable('messages').set({ original_purged_at: at }).where('id', '=', m.id).execute();
-    const kept = async (): Promise<boolean> => (await db.selectFrom('messages').select('id')
-      .where('original_sha256', '=', m.original_sha256).where('original_purged_at', 'is', null).executeTakeFirst()) !== undefined;
+    await ctx.records.markOriginalPurged(m.id, at);
+    const kept = () => ctx.records.originalKept(m.originalSha256);
     // Asked again once the blob is moved aside: an accept of the same bytes may have recorded it meanwhile.
-    if (!(await kept())) await ctx.blobs.removeUnlessNeeded('originals', m.original_sha256, kept);
+    if (!(await kept())) await ctx.blobs.removeUnlessNeeded('originals', m.originalSha256, kept);
   }
   return due.length;
 }

@@ -3,21 +3,18 @@ import type { Context } from '../context.js';
 import type { PartManifest } from '../domain/manifest.js';
 import { MukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
-import { composeMail } from '../sanitize/compose.js';
 import { parseMail } from '../mail/parse.js';
-import { renderNotice } from '../sanitize/notice.js';
+import { buildNoticeMail } from '../sanitize/notice.js';
 import { sha256 } from '../sanitize/hash.js';
 import { noticeItems, partManifest } from '../sanitize/pipeline.js';
 import { sanitizePart } from '../sanitize/parts.js';
 import type { PartInput } from '../sanitize/types.js';
+import type { UnlockJobData, UnlockJobResult } from '../queue/queues.js';
+import { openPassword, type UnlockKey } from '../queue/unlock-seal.js';
 import type { MessageRecord } from '../store/records.js';
-import { Unlocks } from '../store/unlocks.js';
+import type { Unlocks } from '../store/unlocks.js';
 
-export interface UnlockResult {
-  part: PartManifest;
-  /** Follow-up mail batch for messages (delivered to the same recipients); null for uploaded files. */
-  batch: number | null;
-}
+export type UnlockResult = UnlockJobResult;
 
 const UNLOCKABLE = new Set(['ENCRYPTED', 'WRONG_PASSWORD']);
 
@@ -43,12 +40,27 @@ async function unlockedResult(unlocks: Unlocks, id: string, index: number): Prom
 }
 
 /**
+ * An unlock job (docs/DESIGN.md, "Unlock through the worker"): the seal is opened and at once removed from
+ * the job, so the password is in Redis only as ciphertext and only until a worker takes it. A job whose
+ * caller has stopped waiting is not tried: nobody would see its answer, and it would spend an attempt.
+ */
+export async function processUnlock(ctx: Context, key: UnlockKey, job: { data: UnlockJobData; updateData(d: UnlockJobData): Promise<void> }): Promise<UnlockResult> {
+  const { id, part, notAfter, sealed } = job.data;
+  if (!sealed) throw new MukaikaError('RECORD_NOT_READY', 'unlock job without its sealed password (already taken)');
+  const password = openPassword(key, sealed, id, part, notAfter);
+  await job.updateData({ id, part, notAfter, sealed: null });
+  if (Date.now() > notAfter) throw new MukaikaError('RECORD_NOT_READY', 'unlock request expired before a worker took it');
+  return unlockPart(ctx, id, part, password);
+}
+
+/**
  * PPAP: decrypt a held part with the password staff typed, inside the isolated renderer, sanitize it, and
  * send the result as a follow-up mail to the original recipients. Wrong passwords are counted and limited.
- * The password lives only in this call's memory: never logged, stored, or put in a queue.
+ * Runs in a sanitize worker only (processUnlock). The password lives only in this call's memory: never
+ * logged or stored, and queued only sealed.
  */
 export async function unlockPart(ctx: Context, id: string, index: number, password: string): Promise<UnlockResult> {
-  const unlocks = new Unlocks(ctx.database.db);
+  const { unlocks } = ctx;
   const done = await unlockedResult(unlocks, id, index);
   if (done) return done;
   const max = ctx.config.sanitize.unlockMaxAttempts;
@@ -116,13 +128,12 @@ async function sendFollowUp(ctx: Context, rec: MessageRecord, index: number, ori
   const items = noticeItems([part], () => `${base}/messages/${id}/parts/${index}`);
   const headers = { ...original.headers, subject: `[解除済] ${original.headers.subject}`.trim() };
   if (original.headers.messageId) headers.inReplyTo = `<${id}@${ctx.config.hostname}>`;
-  const text = `${renderNotice('【無害化通知】パスワード付きファイルを無害化しました。', items)}`
-    + `先にお届けしたメール(${id})で保留していた添付ファイルを、パスワードで開いて無害化しました。\n`;
-  const mail = await composeMail({
-    id: `${id}-u${batch}`, hostname: ctx.config.hostname, headers, text,
-    attachments: [{ name: output.name, type: output.type, bytes: output.bytes }], charset: ctx.config.sanitize.outputCharset, verdict: 'sanitized',
+  const mail = await buildNoticeMail(ctx.config, {
+    id: `${id}-u${batch}`, headers, items,
+    body: `パスワード付きファイルを無害化しました。先にお届けしたメール(${id})で保留していた添付ファイルを、パスワードで開いて無害化しました。\n`,
+    attachments: [{ name: output.name, type: output.type, bytes: output.bytes }], verdict: 'sanitized',
   });
   const stored = await ctx.blobs.put('sanitized', mail);
-  await ctx.records.addDeliveries(ctx.database.db, id, batch, stored.sha256, rec.recipients);
+  await ctx.records.addFollowUp(id, batch, stored.sha256, rec.recipients);
   return batch;
 }

@@ -5,11 +5,13 @@ import { createTransport, type Transport } from '../deliver/transport.js';
 import { deliverBatch, expireWaiting } from '../deliver/deliver.js';
 import { toMukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
-import { QUEUE_NAMES, workerConnection, type DeliverJobData, type SanitizeJobData } from '../queue/queues.js';
+import { QUEUE_NAMES, unlockKeyName, workerConnection, type DeliverJobData, type SanitizeJobData, type UnlockJobData } from '../queue/queues.js';
+import { loadUnlockKey } from '../queue/unlock-seal.js';
 import { stopSanitizers } from '../sanitize/lifecycle.js';
 import { CrashGuard } from './crash-guard.js';
 import { giveUpSanitize } from './give-up.js';
 import { processSanitize } from './sanitize-job.js';
+import { processUnlock } from './unlock.js';
 
 export interface RunningWorker {
   worker: Worker;
@@ -34,20 +36,22 @@ interface Hooks<T> {
   options?: Partial<WorkerOptions>;
   /** The job will not be tried again. */
   onGaveUp?: (job: Job<T>, err: Error) => Promise<void>;
+  /** A failed job is an answer for its requester (a wrong password), not a fault: not logged as one. */
+  failureIsAnswer?: boolean;
 }
 
-function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>, token: string | undefined, worker: Worker<T>) => Promise<void>, hooks: Hooks<T> = {}): RunningWorker {
+function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job<T>, token: string | undefined, worker: Worker<T>) => Promise<unknown>, hooks: Hooks<T> = {}): RunningWorker {
   const connection = workerConnection(ctx.config);
   const worker: Worker<T> = new Worker<T>(name, async (job, token) => {
     try {
-      await fn(job, token, worker);
+      return await fn(job, token, worker);
     } catch (err) {
       throw mapError(err);
     }
   }, { connection: connection as unknown as ConnectionOptions, prefix: ctx.config.queue.prefix, concurrency, autorun: true, ...hooks.options });
   worker.on('error', (err) => ctx.log.warn({ err: err.message, queue: name }, 'worker error'));
   worker.on('failed', (job, err) => {
-    if (!job) return;
+    if (!job || hooks.failureIsAnswer) return;
     // Final when BullMQ has moved it to the failed set (no retry left, or unrecoverable).
     void job.getState().then(async (state) => {
       if (state !== 'failed') return;
@@ -80,7 +84,46 @@ function start<T>(ctx: Context, name: string, concurrency: number, fn: (job: Job
  */
 const SANITIZE_STALLS_ALLOWED = 1000;
 
+/** Sanitize workers sanitize mail and try PPAP passwords: two BullMQ workers, closed together. */
 export function startSanitizeWorker(ctx: Context): RunningWorker {
+  const sanitize = startSanitizeQueue(ctx);
+  const unlock = startUnlockWorker(ctx);
+  return {
+    worker: sanitize.worker,
+    async close() {
+      await Promise.all([unlock.close(), sanitize.close()]);
+    },
+  };
+}
+
+/**
+ * PPAP unlock jobs (docs/DESIGN.md, "Unlock through the worker"). The public half of the workers' key is
+ * published for the roles that seal passwords. One try per job; a stalled one (its worker died mid-attempt)
+ * fails at once instead of running again: the caller is told to try again, and the attempt slot it held
+ * expires unspent (store/unlocks.ts).
+ */
+function startUnlockWorker(ctx: Context): RunningWorker {
+  const key = loadUnlockKey(ctx.config.dataDir);
+  const redis = workerConnection(ctx.config);
+  const publish = () => redis.set(unlockKeyName(ctx.config.queue.prefix), key.publicKeyPem)
+    .catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'could not publish the unlock key'));
+  void publish();
+  // Published again now and then: a Redis that lost its data (restart without persistence) gets it back.
+  const timer = setInterval(() => void publish(), 60_000);
+  timer.unref();
+  return start<UnlockJobData>(ctx, QUEUE_NAMES.unlock, ctx.config.queue.sanitizeConcurrency,
+    (job) => processUnlock(ctx, key, job),
+    {
+      onClose: () => {
+        clearInterval(timer);
+        redis.disconnect();
+      },
+      options: { maxStalledCount: 0 },
+      failureIsAnswer: true,
+    });
+}
+
+function startSanitizeQueue(ctx: Context): RunningWorker {
   const redis = workerConnection(ctx.config);
   const guard = new CrashGuard(redis, ctx.config.queue.prefix, ctx.config.queue.sanitizeMaxCrashes);
   return start<SanitizeJobData>(ctx, QUEUE_NAMES.sanitize, ctx.config.queue.sanitizeConcurrency,

@@ -1,9 +1,11 @@
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.js';
-import { MukaikaError } from '../errors.js';
+import type { PartManifest } from '../domain/manifest.js';
+import { isErrorCode, MukaikaError } from '../errors.js';
+import { sealPassword, type SealedPassword } from './unlock-seal.js';
 
-export const QUEUE_NAMES = { sanitize: 'sanitize', deliver: 'deliver' } as const;
+export const QUEUE_NAMES = { sanitize: 'sanitize', deliver: 'deliver', unlock: 'unlock' } as const;
 
 /** Job payloads carry ids only: the message lives in the spool and the database. */
 export interface SanitizeJobData {
@@ -14,6 +16,26 @@ export interface DeliverJobData {
   /** 0 = the sanitized mail, n > 0 = the n-th follow-up (unlocked attachment). */
   batch: number;
 }
+
+/**
+ * A PPAP unlock for a sanitize worker (docs/DESIGN.md, "Unlock through the worker"): the password only
+ * sealed to the workers' key, bound to this part and `notAfter` (ms since the epoch; the caller has stopped
+ * waiting after it). The worker removes `sealed` from the job as soon as it has opened it.
+ */
+export interface UnlockJobData {
+  id: string;
+  part: number;
+  notAfter: number;
+  sealed: SealedPassword | null;
+}
+export interface UnlockJobResult {
+  part: PartManifest;
+  /** Follow-up mail batch for messages (delivered to the same recipients); null for uploaded files. */
+  batch: number | null;
+}
+
+/** Where the sanitize workers publish the public half of their unlock key (unlock-seal.ts). */
+export const unlockKeyName = (prefix: string): string => `${prefix}:unlock-public-key`;
 
 /** How long an enqueue may take before the SMTP session gets 451 instead of waiting on a sick Redis. */
 const ENQUEUE_TIMEOUT_MS = 5000;
@@ -55,17 +77,60 @@ export function jobOptions(cfg: Config): JobsOptions {
 export class Queues {
   readonly sanitize: Queue<SanitizeJobData>;
   readonly deliver: Queue<DeliverJobData>;
+  readonly unlock: Queue<UnlockJobData>;
   readonly #connection: Redis;
   readonly #opts: JobsOptions;
+  readonly #cfg: Config;
+  #events: { events: QueueEvents; connection: Redis } | undefined;
 
   constructor(cfg: Config, connection: Redis = producerConnection(cfg)) {
     this.#connection = connection;
     const common = { connection: connection as unknown as ConnectionOptions, prefix: cfg.queue.prefix };
     this.sanitize = new Queue<SanitizeJobData>(QUEUE_NAMES.sanitize, common);
     this.deliver = new Queue<DeliverJobData>(QUEUE_NAMES.deliver, common);
+    this.unlock = new Queue<UnlockJobData>(QUEUE_NAMES.unlock, common);
     this.sanitize.on('error', () => undefined);
     this.deliver.on('error', () => undefined);
+    this.unlock.on('error', () => undefined);
     this.#opts = jobOptions(cfg);
+    this.#cfg = cfg;
+  }
+
+  /** Completion events of unlock jobs; opened on the first unlock (a blocking reader needs its own connection). */
+  async #unlockEvents(): Promise<QueueEvents> {
+    if (!this.#events) {
+      const connection = workerConnection(this.#cfg);
+      const events = new QueueEvents(QUEUE_NAMES.unlock, { connection: connection as unknown as ConnectionOptions, prefix: this.#cfg.queue.prefix });
+      events.on('error', () => undefined);
+      this.#events = { events, connection };
+    }
+    await withTimeout(this.#events.events.waitUntilReady());
+    return this.#events.events;
+  }
+
+  /**
+   * Hands a PPAP password to a sanitize worker, sealed to the key the workers published, and waits up to
+   * `waitMs` for its answer. The worker's verdict comes back as the catalogue error it threw (WRONG_PASSWORD,
+   * PASSWORD_ATTEMPTS_EXCEEDED, …); no answer in time is RECORD_NOT_READY (503, try again).
+   */
+  async requestUnlock(id: string, part: number, password: string, waitMs: number): Promise<UnlockJobResult> {
+    const publicKey = await withTimeout(this.#connection.get(unlockKeyName(this.#cfg.queue.prefix)));
+    if (!publicKey) throw new MukaikaError('QUEUE_UNAVAILABLE', 'no sanitize worker has published its unlock key yet');
+    const notAfter = Date.now() + waitMs;
+    const events = await this.#unlockEvents();
+    const data: UnlockJobData = { id, part, notAfter, sealed: sealPassword(publicKey, password, id, part, notAfter) };
+    // One try only: a second run would spend a second attempt. Outcomes stay a minute for the waiting
+    // caller to read; they hold no password (the worker strips the seal first).
+    const job = await withTimeout(this.unlock.add('unlock', data, { attempts: 1, removeOnComplete: { age: 60 }, removeOnFail: { age: 60 } }));
+    try {
+      return (await job.waitUntilFinished(events, waitMs)) as UnlockJobResult;
+    } catch (err) {
+      throw unlockFailure(err);
+    } finally {
+      // Still waiting (no worker took it in time): the sealed password leaves Redis now. An active job is
+      // locked and refuses removal; its worker has stripped the seal already.
+      await job.remove().catch(() => undefined);
+    }
   }
 
   /**
@@ -98,9 +163,21 @@ export class Queues {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.sanitize.close(), this.deliver.close()]);
+    await Promise.allSettled([this.sanitize.close(), this.deliver.close(), this.unlock.close(), this.#events?.events.close()]);
+    this.#events?.connection.disconnect();
     this.#connection.disconnect();
   }
+}
+
+/** A failed unlock job's reason (`CODE: detail`, jobs/workers.ts) as the catalogue error the worker threw. */
+function unlockFailure(err: unknown): MukaikaError {
+  if (err instanceof MukaikaError) return err;
+  const message = (err as Error | null)?.message ?? String(err);
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(message);
+  if (m && isErrorCode(m[1])) return new MukaikaError(m[1], m[2]);
+  // No answer in time, or the worker died mid-attempt (its slot is refunded: docs/DESIGN.md).
+  if (/timed out before finishing|stalled/.test(message)) return new MukaikaError('RECORD_NOT_READY', message);
+  return new MukaikaError('INTERNAL', message, { cause: err });
 }
 
 async function withTimeout<T>(p: Promise<T>): Promise<T> {

@@ -2,17 +2,17 @@ import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadConfig, logConfigWarnings, maskedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { closeContext, openContext } from '../context.js';
-import { hashToken } from '../ingress/http.js';
+import type { Context } from '../context.js';
 import { createLogger, EVT } from '../log.js';
 import { migrate, openDatabase } from '../store/db.js';
 import { databaseUrlOf } from '../config/load.js';
-import { sandboxStatus } from '../isolation/sandbox.js';
-import { formatDeliveries, listFailed, redeliver } from '../deliver/redeliver.js';
-import { offlineSanitize } from './offline.js';
 import { ensureRedis } from './redis-child.js';
-import { announceReady, roleFailed, runGateway, runWeb, runWorker, type Stop } from './roles.js';
+import { runRoleProcess, waitForSignal, type Stop } from './role-life.js';
 import { superviseRoles } from './supervisor.js';
+
+// Each role's modules are imported only by the command that runs it: the LGWAN-side `mukaika web` process
+// never loads the Internet-side context, the originals store, the queues or a sanitizer (docs/DESIGN.md,
+// "Roles own their use cases"; test/web-role.test.ts).
 
 export const USAGE = `usage:
   mukaika start                         gateway + workers + web (starts a local redis-server if needed)
@@ -29,39 +29,20 @@ export const USAGE = `usage:
   mukaika config print                  effective configuration, secrets masked
   mukaika token hash TOKEN              sha256 of an API token, for http.tokenHashes`;
 
-function waitForSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-}
-
-async function runRole(config: Config, start: (ctx: Awaited<ReturnType<typeof openContext>>) => Promise<Stop>): Promise<number> {
+async function runRole(config: Config, start: (ctx: Context) => Promise<Stop>): Promise<number> {
   const log = createLogger(config.log.level);
   // Under `mukaika start` (an IPC channel) the supervisor has logged the warnings once for all roles.
   if (!process.send) logConfigWarnings(config, log);
-  let ctx: Awaited<ReturnType<typeof openContext>> | undefined;
-  let stop: Stop;
-  try {
-    ctx = await openContext(config, log);
-    stop = await start(ctx);
-  } catch (err) {
-    const code = await roleFailed(log, ctx, err);
-    // A half-started role may hold handles (sockets, timers) that would keep it alive: it must end non-zero
-    // so that the supervisor sees it and restarts it. Unref'd: a clean exit does not wait for it.
-    setTimeout(() => process.exit(code), 2000).unref();
-    return code;
-  }
-  announceReady();
-  const sig = await waitForSignal();
-  log.info({ evt: EVT.STOPPING, signal: sig }, 'stopping');
-  await stop();
-  await closeContext(ctx);
-  return 0;
+  const { closeContext, openContext } = await import('../context.js');
+  return runRoleProcess(log, async () => {
+    const ctx = await openContext(config, log);
+    return Object.assign(ctx, { close: () => closeContext(ctx) });
+  }, start);
 }
 
 /** A command that needs the database and the queue, with a context opened and closed around it. */
-async function withContext(config: Config, fn: (ctx: Awaited<ReturnType<typeof openContext>>) => Promise<number>): Promise<number> {
+async function withContext(config: Config, fn: (ctx: Context) => Promise<number>): Promise<number> {
+  const { closeContext, openContext } = await import('../context.js');
   const ctx = await openContext(config, createLogger(config.log.level));
   try {
     return await fn(ctx);
@@ -105,39 +86,56 @@ export async function runCommand(args: string[], opts: CommandOptions): Promise<
       await redis.stop();
       return 0;
     }
-    case 'gateway':
+    case 'gateway': {
+      const { runGateway } = await import('../ingress/role.js');
       return runRole(config, runGateway);
-    case 'worker':
+    }
+    case 'worker': {
       if (sub !== 'sanitize' && sub !== 'deliver') throw new Error('worker kind must be sanitize or deliver');
+      const { runWorker } = await import('./roles.js');
       return runRole(config, (ctx) => runWorker(ctx, sub));
-    case 'web':
-      return runRole(config, runWeb);
-    case 'sanitize':
+    }
+    case 'web': {
+      const log = createLogger(config.log.level);
+      if (!process.send) logConfigWarnings(config, log);
+      const [{ openWebContext }, { runWeb }] = await Promise.all([import('../web/context.js'), import('../web/role.js')]);
+      return runRoleProcess(log, async () => openWebContext(config, log), runWeb);
+    }
+    case 'sanitize': {
       if (!sub) throw new Error('sanitize needs a FILE');
+      const { offlineSanitize } = await import('./offline.js');
       return offlineSanitize(config, sub, opts);
-    case 'deliveries':
+    }
+    case 'deliveries': {
       if (sub !== 'failed') throw new Error('usage: mukaika deliveries failed [--since T]');
+      const { formatDeliveries, listFailed } = await import('../deliver/redeliver.js');
       return withContext(config, async (ctx) => {
         process.stdout.write(formatDeliveries(await listFailed(ctx, opts.since ? { since: new Date(opts.since) } : {})));
         return 0;
       });
+    }
     case 'redeliver': {
       const since = opts['failed-since'];
       if (!sub && !since) throw new Error('usage: mukaika redeliver ID | --failed-since T');
+      const { formatDeliveries, redeliver } = await import('../deliver/redeliver.js');
       return withContext(config, async (ctx) => {
         const rows = await redeliver(ctx, { ...(sub ? { id: sub } : {}), ...(since ? { since: new Date(since) } : {}) });
         process.stdout.write(`${rows.length} failed deliveries put back\n${formatDeliveries(rows)}`);
         return rows.length > 0 ? 0 : 2;
       });
     }
-    case 'config':
+    case 'config': {
       if (sub !== 'print') throw new Error('usage: mukaika config print');
+      const { sandboxStatus } = await import('../isolation/sandbox.js');
       process.stdout.write(stringify({ ...maskedConfig(config), sandbox: sandboxStatus() }));
       return 0;
-    case 'token':
+    }
+    case 'token': {
       if (sub !== 'hash') throw new Error('usage: mukaika token hash TOKEN');
+      const { hashToken } = await import('../ingress/http.js');
       process.stdout.write(`${hashToken(arg ?? readFileSync(0, 'utf8').trim())}\n`);
       return 0;
+    }
     default:
       console.error(USAGE);
       return 1;

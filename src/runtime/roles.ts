@@ -1,47 +1,12 @@
-import type { AddressInfo } from 'node:net';
-import { closeContext, type Context } from '../context.js';
-import { buildHttp } from '../ingress/http.js';
-import { startSmtp } from '../ingress/smtp.js';
+import type { Context } from '../context.js';
 import { requeueStuck } from '../jobs/recovery.js';
 import { purgeOriginals } from '../jobs/retention.js';
 import { startDeliverWorker, startSanitizeWorker } from '../jobs/workers.js';
-import { EVT, type Logger } from '../log.js';
+import { EVT } from '../log.js';
 import { logSandboxMode } from '../isolation/sandbox.js';
-import { buildWeb } from '../web/server.js';
+import type { Stop } from './role-life.js';
 
-export type Stop = () => Promise<void>;
-
-/** A listen failure as an error that says which listener, where, and why (EADDRINUSE, EACCES, …). */
-function cannotListen(what: string, host: string, port: number, err: unknown): Error {
-  const code = (err as { code?: string } | null)?.code ?? 'ERROR';
-  return Object.assign(new Error(`${what} cannot listen on ${host}:${port}: ${code} (${(err as Error)?.message ?? String(err)})`), { code, cause: err });
-}
-
-/** Internet side: SMTP and HTTP intake. A listener that cannot listen closes the other and throws. */
-export async function runGateway(ctx: Context): Promise<Stop> {
-  const { smtp: s, http: h } = ctx.config;
-  const smtp = await startSmtp(ctx).catch((err: unknown) => { throw cannotListen('smtp', s.host, s.port, err); });
-  let http: ReturnType<typeof buildHttp>;
-  try {
-    // buildHttp refuses an open-file limit too low for both listeners (http-limits.ts).
-    http = buildHttp(ctx);
-  } catch (err) {
-    await smtp.close();
-    throw err;
-  }
-  try {
-    await http.listen({ port: h.port, host: h.host });
-  } catch (err) {
-    await http.close().catch(() => undefined);
-    await smtp.close();
-    throw cannotListen('http', h.host, h.port, err);
-  }
-  ctx.log.info({ evt: EVT.STARTED, role: 'gateway', smtp: smtp.port, http: (http.server.address() as AddressInfo).port }, 'gateway listening');
-  return async () => {
-    await smtp.close();
-    await http.close();
-  };
-}
+export type { Stop };
 
 /** Jobs that lost their queue entry are put back, and originals past retention removed: at start, then every minute. */
 function startRecovery(ctx: Context): Stop {
@@ -70,35 +35,4 @@ export async function runWorker(ctx: Context, kind: 'sanitize' | 'deliver'): Pro
     await recovery();
     await worker.close();
   };
-}
-
-/** LGWAN side: the web view (reads the sanitized store only). */
-export async function runWeb(ctx: Context): Promise<Stop> {
-  const web = buildWeb(ctx);
-  const { host, port } = ctx.config.web;
-  await web.listen({ port, host }).catch(async (err: unknown) => {
-    await web.close().catch(() => undefined);
-    throw cannotListen('web', host, port, err);
-  });
-  ctx.log.info({ evt: EVT.STARTED, role: 'web', port: (web.server.address() as AddressInfo).port }, 'web listening');
-  return () => web.close();
-}
-
-/**
- * Tells `mukaika start` (over the IPC channel it opened) that this role is listening or running; the
- * supervisor logs "mukaika started" only once every role has said so. The channel is closed afterwards so
- * that it does not keep a stopping role alive.
- */
-export function announceReady(): void {
-  if (!process.send) return;
-  process.send({ type: 'ready' }, () => {
-    if (process.connected) process.disconnect();
-  });
-}
-
-/** A role whose start failed: logged (MK005), its services closed; the caller exits with the status returned. */
-export async function roleFailed(log: Logger, ctx: Context | undefined, err: unknown): Promise<number> {
-  log.error({ evt: EVT.ROLE_FAILED, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message ?? String(err) }, 'role could not start');
-  if (ctx) await closeContext(ctx).catch(() => undefined);
-  return 1;
 }

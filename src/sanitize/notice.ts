@@ -1,8 +1,11 @@
 /** The Japanese notice block at the top of every forwarded body (BRIEF §5). */
-import type { PartAction } from '../domain/manifest.js';
+import type { Config } from '../config/schema.js';
+import type { PartAction, Verdict } from '../domain/manifest.js';
 import { REASONS, type ReasonCode } from '../domain/reasons.js';
 import type { EncodedBlock } from '../mail/body/encoded.js';
 import { neutraliseLinks } from '../mail/body/links.js';
+import { composeMail, type ComposeInput } from './compose.js';
+import type { ParsedHeaders } from '../mail/types.js';
 
 export interface NoticeItem {
   name: string;
@@ -57,4 +60,29 @@ export function renderNotice(header: string, items: NoticeItem[]): string {
   const head = header.replace(/\r\n?/g, '\n').trimEnd();
   const block = head.includes('{items}') ? head.replace('{items}', lines.join('\n')) : [head, ...lines].filter((l) => l !== '').join('\n');
   return `${block}\n${NOTICE_SEPARATOR}\n`;
+}
+
+/** What one notice mail says: its items, the text after the notice block, what it carries. */
+export interface NoticeMail {
+  /** The mail's own id (the record id, or `<id>-u<batch>` for an unlock follow-up). */
+  id: string;
+  headers: ParsedHeaders;
+  items: NoticeItem[];
+  /** Text after the notice block: the sanitized body, or the one sentence saying why there is none. */
+  body: string;
+  attachments: ComposeInput['attachments'];
+  verdict: Verdict;
+}
+
+/**
+ * The one builder of every mail that goes into LGWAN: the sanitized mail, the notice-only mail of a message
+ * that could not be sanitized (give-up), and the unlock follow-up. All share the configured notice header
+ * and its layout, so they cannot drift apart.
+ */
+export async function buildNoticeMail(config: Config, m: NoticeMail): Promise<Buffer> {
+  const text = `${renderNotice(config.sanitize.noticeHeader, m.items)}${m.body}`;
+  return composeMail({
+    id: m.id, hostname: config.hostname, headers: m.headers, text, attachments: m.attachments,
+    charset: config.sanitize.outputCharset, verdict: m.verdict,
+  });
 }

@@ -2,10 +2,9 @@ import path from 'node:path';
 import type { Manifest, PartManifest, Verdict } from '../domain/manifest.js';
 import { verdictOf } from '../domain/manifest.js';
 import { EVT } from '../log.js';
-import { composeMail } from './compose.js';
 import { sha256 } from './hash.js';
 import { parseMail } from '../mail/parse.js';
-import { encodedBlockItems, renderNotice, type NoticeItem } from './notice.js';
+import { buildNoticeMail, encodedBlockItems, type NoticeItem } from './notice.js';
 import { sanitizePart, withBudget } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 
@@ -88,11 +87,9 @@ export async function sanitizeMessage(id: string, raw: Buffer, outer: SanitizeCo
   const items = noticeItems(parts, (i) => `${base}/messages/${id}/parts/${i}`);
   if (parsed.truncated) items.push({ name: '(メール本文・構造)', action: 'held', reason: 'MIME_LIMIT', url: `${base}/messages/${id}` });
   items.push(...encodedBlockItems(parsed.body.encoded ?? []));
-  const text = `${renderNotice(s.noticeHeader, items)}${parsed.body.text}\n`;
-  const mail = await composeMail({
-    id, hostname: config.hostname, headers: parsed.headers, text,
-    attachments: outputs.map((o) => ({ name: o.name, type: o.type, bytes: o.bytes })),
-    charset: s.outputCharset, verdict,
+  const mail = await buildNoticeMail(config, {
+    id, headers: parsed.headers, items, body: `${parsed.body.text}\n`,
+    attachments: outputs.map((o) => ({ name: o.name, type: o.type, bytes: o.bytes })), verdict,
   });
   const manifest: Manifest = {
     id, kind: 'message', verdict,
@@ -138,8 +135,7 @@ export async function noticeOnlyMessage(id: string, raw: Buffer, ctx: SanitizeCo
   }
   const base = ctx.config.web.publicUrl.replace(/\/$/, '');
   const items: NoticeItem[] = [{ name: '(メール全体)', action: 'held', reason, url: `${base}/messages/${id}` }];
-  const text = `${renderNotice(s.noticeHeader, items)}このメールは無害化できなかったため、原本を保留しています。\n`;
-  const mail = await composeMail({ id, hostname: ctx.config.hostname, headers, text, attachments: [], charset: s.outputCharset, verdict: 'held' });
+  const mail = await buildNoticeMail(ctx.config, { id, headers, items, body: 'このメールは無害化できなかったため、原本を保留しています。\n', attachments: [], verdict: 'held' });
   const manifest: Manifest = { id, kind: 'message', verdict: 'held', parts: [] };
   return { manifest, mail, outputs: [], originalMessageId: headers.messageId ?? null };
 }

@@ -189,6 +189,44 @@ export class Records {
       .execute();
   }
 
+  /** The deliveries of a follow-up mail (unlock), one pending row per recipient, through the shared commits. */
+  async addFollowUp(id: string, batch: number, mailSha256: string, recipients: string[]): Promise<void> {
+    await this.#writes.run((tx) => this.addDeliveries(tx, id, batch, mailSha256, recipients));
+  }
+
+  /** Records still to be sanitized or delivered, untouched since `before` (the recovery sweep, jobs/recovery.ts). */
+  async unfinished(before: string, limit = 1000): Promise<Pick<MessageRecord, 'id' | 'status' | 'kind'>[]> {
+    const rows = await this.db.selectFrom('messages').select(['id', 'status', 'kind'])
+      .where('status', 'in', ['received', 'sanitized']).where('updated_at', '<', before).limit(limit).execute();
+    return rows.map((r) => ({ id: r.id, status: r.status as MessageStatus, kind: r.kind as MessageRecord['kind'] }));
+  }
+
+  /** Follow-up and notice batches (batch != 0) with a delivery pending since before `before`. */
+  async pendingFollowUps(before: string, limit = 1000): Promise<{ messageId: string; batch: number }[]> {
+    const rows = await this.db.selectFrom('deliveries').select(['message_id', 'batch']).distinct()
+      .where('status', '=', 'pending').where('batch', '!=', 0).where('updated_at', '<', before).limit(limit).execute();
+    return rows.map((r) => ({ messageId: r.message_id, batch: r.batch }));
+  }
+
+  /** Records whose original arrived before `cutoff` and is not purged yet (retention, jobs/retention.ts). */
+  async originalsDue(cutoff: string, limit = 1000): Promise<{ id: string; originalSha256: string }[]> {
+    const rows = await this.db.selectFrom('messages').select(['id', 'original_sha256'])
+      .where('created_at', '<', cutoff).where('original_purged_at', 'is', null).limit(limit).execute();
+    return rows.map((r) => ({ id: r.id, originalSha256: r.original_sha256 }));
+  }
+
+  async markOriginalPurged(id: string, at: string): Promise<void> {
+    await this.#writes.run(async (tx) => {
+      await tx.updateTable('messages').set({ original_purged_at: at }).where('id', '=', id).execute();
+    });
+  }
+
+  /** Whether an unpurged record still keeps the original with these bytes. */
+  async originalKept(sha256: string): Promise<boolean> {
+    return (await this.db.selectFrom('messages').select('id')
+      .where('original_sha256', '=', sha256).where('original_purged_at', 'is', null).executeTakeFirst()) !== undefined;
+  }
+
   async deliveries(id: string, batch?: number): Promise<DeliveryRecord[]> {
     let q = this.db.selectFrom('deliveries').selectAll().where('message_id', '=', id);
     if (batch !== undefined) q = q.where('batch', '=', batch);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { neutraliseLinks, type LinkMode } from '../src/mail/body/links.js';
-import { renderNotice } from '../src/sanitize/notice.js';
+import { renderNotice } from '../src/mail/notice.js';
 import { clickable } from './helpers/clickable.js';
 
 const cases: [string, Record<LinkMode, string>, number][] = [

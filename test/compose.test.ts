@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { composeMail, encodeSubjectIso2022Jp, type ComposeInput } from '../src/sanitize/compose.js';
+import { composeMail, encodeSubjectIso2022Jp, type ComposeInput } from '../src/mail/compose.js';
 import { parseMail } from '../src/mail/parse.js';
-import { renderNotice } from '../src/sanitize/notice.js';
+import { renderNotice } from '../src/mail/notice.js';
 
 const OPTS = { maxDepth: 10, maxParts: 100, maxBodyChars: 1_000_000, links: 'neutralise' as const };
 

@@ -2,7 +2,7 @@ import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
-import { composeMail } from '../src/sanitize/compose.js';
+import { composeMail } from '../src/mail/compose.js';
 import { cleanFileName } from '../src/mail/mime/names.js';
 import { sanitizeMessage } from '../src/sanitize/pipeline.js';
 

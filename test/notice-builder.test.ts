@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REASONS } from '../src/domain/reasons.js';
 import { silentLogger } from '../src/log.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
-import { NOTICE_SEPARATOR } from '../src/sanitize/notice.js';
+import { NOTICE_SEPARATOR } from '../src/mail/notice.js';
 import { noticeOnlyMessage, sanitizeMessage } from '../src/sanitize/pipeline.js';
 import { openHarness, type Harness } from './helpers/harness.js';
 
@@ -21,9 +21,9 @@ describe('one notice-mail builder', () => {
     const files = readdirSync(src, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.ts'))
       .map((e) => path.relative(src, path.join(e.parentPath, e.name)));
     const composing = files.filter((f) => /\bcomposeMail\(/.test(readFileSync(path.join(src, f), 'utf8')));
-    expect(composing.sort()).toEqual(['sanitize/compose.ts', 'sanitize/notice.ts']);
+    expect(composing.sort()).toEqual(['mail/compose.ts', 'mail/notice.ts']);
     const building = files.filter((f) => /\bbuildNoticeMail\(/.test(readFileSync(path.join(src, f), 'utf8')));
-    expect(building.sort()).toEqual(['jobs/unlock.ts', 'sanitize/notice.ts', 'sanitize/pipeline.ts']);
+    expect(building.sort()).toEqual(['jobs/unlock.ts', 'mail/notice.ts', 'sanitize/pipeline.ts']);
     expect(readFileSync(path.join(src, 'jobs/give-up.ts'), 'utf8')).toMatch(/noticeOnlyMessage\(/);
   });
 

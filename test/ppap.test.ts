@@ -6,7 +6,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REASONS } from '../src/domain/reasons.js';
 import { buildHttp, hashToken } from '../src/ingress/http.js';
-import { NOTICE_SEPARATOR } from '../src/sanitize/notice.js';
+import { NOTICE_SEPARATOR } from '../src/mail/notice.js';
 import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
 

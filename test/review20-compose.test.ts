@@ -1,6 +1,6 @@
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import { composeMail } from '../src/sanitize/compose.js';
+import { composeMail } from '../src/mail/compose.js';
 import { cleanFileName, headerText } from '../src/mail/mime/names.js';
 import type { ParsedHeaders } from '../src/mail/types.js';
 

@@ -4,7 +4,7 @@ import type { PartManifest } from '../domain/manifest.js';
 import { MukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
 import { parseMail } from '../mail/parse.js';
-import { buildNoticeMail } from '../sanitize/notice.js';
+import { buildNoticeMail } from '../mail/notice.js';
 import { sha256 } from '../sanitize/hash.js';
 import { noticeItems, partManifest } from '../sanitize/pipeline.js';
 import { sanitizePart } from '../sanitize/parts.js';

@@ -4,7 +4,7 @@ import { verdictOf } from '../domain/manifest.js';
 import { EVT } from '../log.js';
 import { sha256 } from './hash.js';
 import { parseMail } from '../mail/parse.js';
-import { buildNoticeMail, encodedBlockItems, type NoticeItem } from './notice.js';
+import { buildNoticeMail, encodedBlockItems, type NoticeItem } from '../mail/notice.js';
 import { sanitizePart, withBudget } from './parts.js';
 import type { PartInput, PartOutput, PartResult, SanitizeContext } from './types.js';
 

@@ -4,9 +4,9 @@
  */
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Verdict } from '../domain/manifest.js';
-import { encodeIso2022Jp } from '../mail/mime/jis-encode.js';
-import { hasInvisible, headerText } from '../mail/mime/names.js';
-import type { MailAddress, ParsedHeaders } from '../mail/types.js';
+import { encodeIso2022Jp } from './mime/jis-encode.js';
+import { hasInvisible, headerText } from './mime/names.js';
+import type { MailAddress, ParsedHeaders } from './types.js';
 
 export interface ComposeInput {
   id: string;

@@ -2,10 +2,10 @@
 import type { Config } from '../config/schema.js';
 import type { PartAction, Verdict } from '../domain/manifest.js';
 import { REASONS, type ReasonCode } from '../domain/reasons.js';
-import type { EncodedBlock } from '../mail/body/encoded.js';
-import { neutraliseLinks } from '../mail/body/links.js';
+import type { EncodedBlock } from './body/encoded.js';
+import { neutraliseLinks } from './body/links.js';
 import { composeMail, type ComposeInput } from './compose.js';
-import type { ParsedHeaders } from '../mail/types.js';
+import type { ParsedHeaders } from './types.js';
 
 export interface NoticeItem {
   name: string;

@@ -118,4 +118,17 @@ if [ "${1:-}" = "--test" ]; then
     su postgres -c "psql -tc \"select 1 from pg_database where datname='test'\" | grep -q 1 || createdb test"
   fi
 fi
+# Parsers run as uid 65534 (nobody) in every sandbox mode and load node and this package's code as nobody
+# (docs/renderer.md, "Isolation achieved"): make the code readable and its path passable by others. Only
+# read and search bits are added, never write; data directories (var/, the spool) are not touched.
+if [ "$(id -u)" -eq 0 ]; then
+  dir=$(pwd -P)
+  while [ "$dir" != "/" ]; do
+    [ "$(( $(stat -c '%a' "$dir" | sed 's/^.*\(.\)$/\1/') & 1 ))" -eq 1 ] || chmod o+x "$dir"
+    dir=$(dirname "$dir")
+  done
+  for p in package.json tsconfig.json src workers dist node_modules .node; do
+    if [ -e "$p" ]; then chmod -R o+rX "$p"; fi
+  done
+fi
 echo "setup: ready"

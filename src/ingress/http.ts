@@ -217,6 +217,30 @@ async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   );
 }
 
+/**
+ * Whether this gateway can take mail now: Redis answers, the database answers, the data disk is above the
+ * reserve. It also shows the sandbox mode each live sanitize worker reported (its parsers run there, not
+ * here); a worker whose parsers cannot run unprivileged makes the gateway not ready, since its mail would
+ * only be held.
+ */
+async function readiness(ctx: Context): Promise<{ ready: boolean; failed: string[]; checks: Record<string, unknown> }> {
+  const { config, queues, records, blobs } = ctx;
+  const redis = await queues.ping();
+  const database = await records.getMessage('m-readyz-probe').then(() => true, () => false);
+  const freeBytes = await blobs.freeBytes().catch(() => -1);
+  const disk = freeBytes >= config.smtp.minFreeBytes;
+  const workers = redis ? await queues.sandboxReports().catch(() => []) : [];
+  const sandbox = !workers.some((w) => w.refused);
+  const checks = {
+    redis: { ok: redis },
+    database: { ok: database },
+    disk: { ok: disk, freeBytes, reserveBytes: config.smtp.minFreeBytes },
+    sandbox: { ok: sandbox, workers: workers.map(({ worker, mode, uid, reason, refused }) => ({ worker, mode, uid, reason, refused })) },
+  };
+  const failed = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
+  return { ready: failed.length === 0, failed, checks };
+}
+
 export function buildHttp(ctx: Context): FastifyInstance {
   const app = limitedFastify(ctx);
   app.register(multipart);
@@ -231,6 +255,10 @@ export function buildHttp(ctx: Context): FastifyInstance {
     return sendError(ctx.log, reply, err);
   });
   app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = await readiness(ctx);
+    return reply.code(r.ready ? 200 : 503).send(r);
+  });
   app.register(async (scope) => api(scope, ctx), { prefix: '/api/v1' });
   return app;
 }

@@ -5,7 +5,9 @@ import { createTransport, type Transport } from '../deliver/transport.js';
 import { deliverBatch, expireWaiting } from '../deliver/deliver.js';
 import { toMukaikaError } from '../errors.js';
 import { EVT } from '../log.js';
-import { QUEUE_NAMES, unlockKeyName, workerConnection, type DeliverJobData, type SanitizeJobData, type UnlockJobData } from '../queue/queues.js';
+import { hostname } from 'node:os';
+import { probeSandbox, sandboxStatus } from '../isolation/sandbox.js';
+import { QUEUE_NAMES, SANDBOX_REPORT_TTL_S, sandboxReportKey, unlockKeyName, workerConnection, type DeliverJobData, type SanitizeJobData, type UnlockJobData } from '../queue/queues.js';
 import { loadUnlockKey } from '../queue/unlock-seal.js';
 import { stopSanitizers } from '../sanitize/lifecycle.js';
 import { CrashGuard } from './crash-guard.js';
@@ -105,8 +107,12 @@ export function startSanitizeWorker(ctx: Context): RunningWorker {
 function startUnlockWorker(ctx: Context): RunningWorker {
   const key = loadUnlockKey(ctx.config.dataDir);
   const redis = workerConnection(ctx.config);
-  const publish = () => redis.set(unlockKeyName(ctx.config.queue.prefix), key.publicKeyPem)
-    .catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'could not publish the unlock key'));
+  const worker = `${hostname()}:${process.pid}`;
+  const publish = () => Promise.all([
+    redis.set(unlockKeyName(ctx.config.queue.prefix), key.publicKeyPem),
+    // The sandbox mode this worker's parsers run in, for the /readyz of roles that run none.
+    redis.set(sandboxReportKey(ctx.config.queue.prefix, worker), JSON.stringify({ worker, ...sandboxStatus(), refused: probeSandbox().refused === true, at: Date.now() }), 'EX', SANDBOX_REPORT_TTL_S),
+  ]).catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'could not publish the unlock key or the sandbox report'));
   void publish();
   // Published again now and then: a Redis that lost its data (restart without persistence) gets it back.
   const timer = setInterval(() => void publish(), 60_000);

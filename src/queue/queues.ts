@@ -37,6 +37,24 @@ export interface UnlockJobResult {
 /** Where the sanitize workers publish the public half of their unlock key (unlock-seal.ts). */
 export const unlockKeyName = (prefix: string): string => `${prefix}:unlock-public-key`;
 
+/**
+ * What one sanitize worker reports of its parsers' isolation, so that roles without parsers (the gateway's
+ * /readyz) can show the sandbox mode in use (docs/renderer.md, "Isolation achieved"). Kept with a TTL:
+ * a worker that stops reporting drops out.
+ */
+export interface SandboxReport {
+  worker: string;
+  mode: string;
+  uid: number;
+  reason: string | null;
+  /** No mode runs this worker's parsers unprivileged: it refuses to spawn any (every such part is held). */
+  refused: boolean;
+  at: number;
+}
+export const sandboxReportKey = (prefix: string, worker: string): string => `${prefix}:sandbox-report:${worker}`;
+/** Reports are written every minute and live three. */
+export const SANDBOX_REPORT_TTL_S = 180;
+
 /** How long an enqueue may take before the SMTP session gets 451 instead of waiting on a sick Redis. */
 const ENQUEUE_TIMEOUT_MS = 5000;
 
@@ -152,6 +170,22 @@ export class Queues {
   async #dropFinished(queue: Queue, jobId: string): Promise<void> {
     const state = await withTimeout(queue.getJobState(jobId));
     if (state === 'failed' || state === 'completed') await withTimeout(queue.remove(jobId));
+  }
+
+  /** The sandbox modes the live sanitize workers reported (at most a few hundred keys: one per worker). */
+  async sandboxReports(): Promise<SandboxReport[]> {
+    const keys = await withTimeout(this.#connection.keys(sandboxReportKey(this.#cfg.queue.prefix, '*')));
+    if (keys.length === 0) return [];
+    const values = await withTimeout(this.#connection.mget(...keys.slice(0, 500)));
+    const reports: SandboxReport[] = [];
+    for (const v of values) {
+      try {
+        if (v) reports.push(JSON.parse(v) as SandboxReport);
+      } catch {
+        /* a damaged report is no report */
+      }
+    }
+    return reports.sort((a, b) => a.worker.localeCompare(b.worker));
   }
 
   async ping(): Promise<boolean> {

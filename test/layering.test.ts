@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,5 +89,46 @@ describe('layering rules (dependency-cruiser)', () => {
     const r = npm(dir);
     expect(broken(`${r.stdout}${r.stderr}`)).toEqual(['sanitize-not-roles']);
     expect(r.status).not.toBe(0);
+  });
+});
+
+/** Every .ts file under `dir`, as paths relative to the package root. */
+function sourcesUnder(dir: string): string[] {
+  return readdirSync(path.join(PACKAGE_ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f)).sort();
+}
+
+/** `file:line: text` for every line of `text` that queries the database directly. */
+function rawQueries(file: string, text: string): string[] {
+  const raw = /\b(selectFrom|updateTable|insertInto|deleteFrom|replaceInto|mergeInto)\s*\(|\bsql\s*`|\bsql\.(raw|ref|table|id|lit|join)\b|\.transaction\(\)|\.database\.db\b|\bfrom\s+'kysely'/;
+  return text.split('\n').flatMap((line, i) => (raw.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : []));
+}
+
+describe('the store is a boundary (docs/DESIGN.md §6)', () => {
+  it('has no query builder, raw SQL or Kysely import outside src/store', () => {
+    const found = sourcesUnder('src').filter((f) => !f.startsWith(`src${path.sep}store${path.sep}`))
+      .flatMap((f) => rawQueries(f, readFileSync(path.join(PACKAGE_ROOT, f), 'utf8')));
+    expect(found).toEqual([]);
+  });
+
+  it('the check sees each way of reaching the database', () => {
+    expect(rawQueries('x.ts', [
+      "await ctx.database.db.selectFrom('messages').selectAll().execute();",
+      'await tx.insertInto(\'deliveries\').values(rows).execute();',
+      "await db.updateTable('messages').set({ status }).execute();",
+      "await db.deleteFrom ('unlocks').execute();",
+      'await sql`DELETE FROM messages`.execute(db);',
+      "import type { Kysely } from 'kysely';",
+      'await ctx.records.addDeliveries(ctx.database.db, id, batch, sha, [to]);',
+      'await ctx.records.addFollowUp(id, batch, sha, [to]);',
+    ].join('\n'))).toEqual([
+      "x.ts:1: await ctx.database.db.selectFrom('messages').selectAll().execute();",
+      "x.ts:2: await tx.insertInto('deliveries').values(rows).execute();",
+      "x.ts:3: await db.updateTable('messages').set({ status }).execute();",
+      "x.ts:4: await db.deleteFrom ('unlocks').execute();",
+      'x.ts:5: await sql`DELETE FROM messages`.execute(db);',
+      "x.ts:6: import type { Kysely } from 'kysely';",
+      'x.ts:7: await ctx.records.addDeliveries(ctx.database.db, id, batch, sha, [to]);',
+    ]);
   });
 });

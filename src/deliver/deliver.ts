@@ -159,7 +159,7 @@ async function noticeFailure(ctx: Context, a: DeliverAttempt, mail: Buffer, resu
   const notice = await postmasterNotice(ctx.config, { id: a.id, batch: a.batch, mail, failed: results });
   const stored = await ctx.blobs.put('sanitized', notice);
   const to = postmasterOf(ctx.config);
-  await ctx.records.addDeliveries(ctx.database.db, a.id, batch, stored.sha256, [to]);
+  await ctx.records.addFollowUp(a.id, batch, stored.sha256, [to]);
   await ctx.queues.enqueueDeliver(a.id, batch);
   ctx.log.warn({ evt: EVT.POSTMASTER_NOTICE, id: a.id, batch, failedBatch: a.batch, rcpts: results.length, to }, 'postmaster notice queued');
 }

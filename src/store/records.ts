@@ -174,12 +174,13 @@ export class Records {
         status: 'sanitized', verdict: s.verdict, manifest: JSON.stringify(s.manifest),
         sanitized_sha256: s.sanitizedSha256, original_message_id: s.originalMessageId, updated_at: at,
       }).where('id', '=', id).execute();
-      await this.addDeliveries(tx, id, 0, s.sanitizedSha256, JSON.parse(row.recipients) as string[], at);
+      await this.#addDeliveries(tx, id, 0, s.sanitizedSha256, JSON.parse(row.recipients) as string[], at);
       await this.history(tx, id, 'sanitized', s.verdict, at);
     });
   }
 
-  async addDeliveries(tx: Transaction<DB> | Kysely<DB>, id: string, batch: number, mailSha256: string, recipients: string[], at = now()): Promise<void> {
+  /** Inside a shared-commit transaction only: callers go through saveSanitized or addFollowUp. */
+  async #addDeliveries(tx: Transaction<DB>, id: string, batch: number, mailSha256: string, recipients: string[], at = now()): Promise<void> {
     if (recipients.length === 0) return;
     await tx.insertInto('deliveries')
       .values(recipients.map((recipient) => ({
@@ -189,9 +190,12 @@ export class Records {
       .execute();
   }
 
-  /** The deliveries of a follow-up mail (unlock), one pending row per recipient, through the shared commits. */
+  /**
+   * The deliveries of a batch other than 0 (an unlock's follow-up mail, or a postmaster notice), one pending
+   * row per recipient, through the shared commits. Idempotent per (message, batch, recipient).
+   */
   async addFollowUp(id: string, batch: number, mailSha256: string, recipients: string[]): Promise<void> {
-    await this.#writes.run((tx) => this.addDeliveries(tx, id, batch, mailSha256, recipients));
+    await this.#writes.run((tx) => this.#addDeliveries(tx, id, batch, mailSha256, recipients));
   }
 
   /** Records still to be sanitized or delivered, untouched since `before` (the recovery sweep, jobs/recovery.ts). */

@@ -5,7 +5,9 @@ import { open, rm, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startSmtp, type SmtpIngress } from '../src/ingress/smtp.js';
+import { STATFS_TTL_MS } from '../src/store/blobs.js';
 import { describeLedger, settle } from './helpers/fault-ledger.js';
 import { mtaSend, outgoing, summary } from './helpers/fault-mta.js';
 import { openFlow, waitFor, type Flow, type Harness } from './helpers/harness.js';
@@ -29,7 +31,17 @@ function mountTmpfs(): string | undefined {
 }
 
 /** Writes `file` until only `leave` bytes are free (0: until ENOSPC). */
+/**
+ * Fill the disk from this (another) process. The gateway sees a writer other than itself only at its next
+ * statfs, at most STATFS_TTL_MS later (blobs.ts): wait that long before probing, or the first mail may be
+ * judged on the answer from before the fill.
+ */
 async function fill(dir: string, file: string, leave: number): Promise<void> {
+  await fillNow(dir, file, leave);
+  await sleep(STATFS_TTL_MS + 100);
+}
+
+async function fillNow(dir: string, file: string, leave: number): Promise<void> {
   const fh = await open(path.join(dir, file), 'a');
   const chunk = Buffer.alloc(64 << 10, 0x61);
   try {

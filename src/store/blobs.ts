@@ -22,7 +22,7 @@ const writeFd = promisify(fs.write);
 const fsyncFd = promisify(fs.fsync);
 
 /** How long a statfs answer is reused (less what was written since): the free-space check on every accept. */
-const STATFS_TTL_MS = 250;
+export const STATFS_TTL_MS = 250;
 
 /**
  * Opening a directory to read changes nothing on disk (unlike create, write or rename, which can wait for

@@ -8,7 +8,8 @@ import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../
 import { openHarness, waitFor, type Harness } from './helpers/harness.js';
 import { runCli } from './helpers/run-cli.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
-import { SmtpSink, type SunkMail } from './helpers/smtp-sink.js';
+import { SmtpSink } from './helpers/smtp-sink.js';
+import { isCopyOf, settled } from './helpers/delivery-rows.js';
 
 const LIFETIME_MS = 1500;
 const SUBJECT = '見積書の件(至急)';
@@ -18,15 +19,8 @@ const send = (port: number, to: string[], tag: string): Promise<string> => queue
   + `Subject: =?UTF-8?B?${Buffer.from(`${SUBJECT} ${tag}`).toString('base64')}?=\r\nMessage-ID: <${tag}-${Date.now()}@example.com>\r\n\r\n`
   + `secret body text ${tag}\r\n`);
 
-const isCopyOf = (m: SunkMail, id: string) => m.raw.toString().includes(`X-Mukaika-ID: ${id}`);
 const noticesFor = (sink: SmtpSink, id: string) => sink.mails.filter((m) => m.raw.toString().includes(`X-Mukaika-Notice-For: ${id}`));
 
-/** Batch 0 settled and the message's own status written. */
-const settled = (h: Harness, id: string) => waitFor(async () => {
-  const rows = await h.ctx.records.deliveries(id, 0);
-  const status = (await h.ctx.records.getMessage(id))?.status;
-  return rows.length > 0 && rows.every((r) => r.status !== 'pending') && (status === 'delivered' || status === 'failed') ? rows : undefined;
-}, 30_000, 50);
 
 describe('deliveries that fail for good', () => {
   let sink: SmtpSink;
@@ -62,7 +56,7 @@ describe('deliveries that fail for good', () => {
   it('a recipient deferred until the lifetime ends is failed with the last reply, and the postmaster gets a notice', async () => {
     sink.behaviour = { rcpt: (a) => (a === 'stuck@example.lg.jp' ? '451 4.2.1 mailbox busy' : undefined) };
     const id = await send(smtp.port, ['ok@example.lg.jp', 'stuck@example.lg.jp'], 'lifetime');
-    const rows = await settled(h, id);
+    const rows = await settled(h, id, 50);
     expect(rows.map((r) => [r.recipient, r.status])).toEqual([['ok@example.lg.jp', 'delivered'], ['stuck@example.lg.jp', 'failed']]);
     const stuck = rows.find((r) => r.recipient === 'stuck@example.lg.jp')!;
     expect(stuck.response).toMatch(/^gave up after 1500 ms of retries: 451 4\.2\.1 mailbox busy$/);
@@ -90,7 +84,7 @@ describe('deliveries that fail for good', () => {
   it('a 5xx fails the recipient at once (one attempt) and notices the postmaster', async () => {
     sink.behaviour = { rcpt: (a) => (a === 'gone@example.lg.jp' ? '550 5.1.1 no such user' : undefined) };
     const id = await send(smtp.port, ['gone@example.lg.jp'], 'permanent');
-    const rows = await settled(h, id);
+    const rows = await settled(h, id, 50);
     expect(rows).toMatchObject([{ recipient: 'gone@example.lg.jp', status: 'failed', attempts: 1 }]);
     expect(rows[0]!.response).toMatch(/^550 5\.1\.1 no such user/);
     expect((await h.ctx.records.getMessage(id))?.status).toBe('failed');
@@ -101,7 +95,7 @@ describe('deliveries that fail for good', () => {
   it('a notice the postmaster cannot get is failed and logged, never noticed again', async () => {
     sink.behaviour = { rcpt: (a) => (a === 'gone2@example.lg.jp' || a === 'gw-admin@example.lg.jp' ? '550 5.1.1 no such user' : undefined) };
     const id = await send(smtp.port, ['gone2@example.lg.jp'], 'noloop');
-    await settled(h, id);
+    await settled(h, id, 50);
     const notice = await waitFor(async () => {
       const r = (await h.ctx.records.deliveries(id)).filter((d) => d.batch < 0);
       return r.length === 1 && r[0]!.status === 'failed' ? r : undefined;
@@ -116,12 +110,12 @@ describe('deliveries that fail for good', () => {
   it('operators list failed deliveries; `mukaika redeliver ID` and `--failed-since` put them back and they are delivered', async () => {
     sink.behaviour = { rcpt: (a) => (a.startsWith('later') ? '550 5.2.1 mailbox disabled' : undefined) };
     const first = await send(smtp.port, ['later1@example.lg.jp', 'fine@example.lg.jp'], 'redeliver-id');
-    await settled(h, first);
+    await settled(h, first, 50);
     const since = new Date().toISOString();
     const second = await send(smtp.port, ['later2@example.lg.jp'], 'redeliver-since');
     const third = await send(smtp.port, ['later3@example.lg.jp'], 'redeliver-since-2');
-    await settled(h, second);
-    await settled(h, third);
+    await settled(h, second, 50);
+    await settled(h, third, 50);
 
     const listed = await cli('deliveries', 'failed', '--since', since);
     expect(listed.code).toBe(0);
@@ -136,7 +130,7 @@ describe('deliveries that fail for good', () => {
     const one = await cli('redeliver', first);
     expect(one.code).toBe(0);
     expect(one.stdout).toMatch(/^1 failed deliveries put back\n/);
-    const rows = await settled(h, first);
+    const rows = await settled(h, first, 50);
     expect(rows.map((r) => [r.recipient, r.status])).toEqual([['fine@example.lg.jp', 'delivered'], ['later1@example.lg.jp', 'delivered']]);
     // The recipient that had it already is not sent it again.
     expect(sink.mails.filter((m) => isCopyOf(m, first)).flatMap((m) => m.to).sort()).toEqual(['fine@example.lg.jp', 'later1@example.lg.jp']);
@@ -145,7 +139,7 @@ describe('deliveries that fail for good', () => {
     const many = await cli('redeliver', '--failed-since', since);
     expect(many.code).toBe(0);
     for (const id of [second, third]) {
-      expect((await settled(h, id)).map((r) => r.status)).toEqual(['delivered']);
+      expect((await settled(h, id, 50)).map((r) => r.status)).toEqual(['delivered']);
       expect(sink.mails.filter((m) => isCopyOf(m, id))).toHaveLength(1);
       expect((await h.ctx.records.getMessage(id))?.status).toBe('delivered');
     }

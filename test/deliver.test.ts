@@ -6,20 +6,13 @@ import { startDeliverWorker, startSanitizeWorker, type RunningWorker } from '../
 import { openHarness, waitFor, type Harness } from './helpers/harness.js';
 import { RedisChild } from './helpers/redis-child.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
-import { SmtpSink, type SunkMail } from './helpers/smtp-sink.js';
+import { SmtpSink } from './helpers/smtp-sink.js';
+import { isCopyOf, settled } from './helpers/delivery-rows.js';
 
 const send = (port: number, to: string[], subject: string): Promise<string> =>
   queueOverSmtp(port, 'sender@example.com', to, `From: sender@example.com\r\nTo: ${to[0]}\r\nSubject: ${subject}\r\n\r\nhi\r\n`);
 
-/** The sanitized mail itself (a postmaster notice names the id too, but not in this header). */
-const isCopyOf = (m: SunkMail, id: string) => m.raw.toString().includes(`X-Mukaika-ID: ${id}`);
 
-/** Every recipient settled and the message's own status written (a later commit than the last row's). */
-const settled = (h: Harness, id: string) => waitFor(async () => {
-  const rows = await h.ctx.records.deliveries(id, 0);
-  const status = (await h.ctx.records.getMessage(id))?.status;
-  return rows.length > 0 && rows.every((r) => r.status !== 'pending') && (status === 'delivered' || status === 'failed') ? rows : undefined;
-}, 30_000, 100);
 
 describe('delivery to the LGWAN relay: per-recipient results', () => {
   let sink: SmtpSink;

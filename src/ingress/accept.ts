@@ -56,7 +56,7 @@ export async function acceptOriginal(ctx: Context, input: AcceptInput): Promise<
     }, blob.inline);
   } catch (err) {
     await dropBlobIfOrphan(ctx, blob.sha256);
-    // A full disk under the database is low disk (452 4.3.1, BRIEF §4), now that small originals are
+    // A full disk under the database is low disk (452 4.3.1, docs/DESIGN.md §5), now that small originals are
     // written with their record; anything else from the database is a temporary fault (451).
     const e = toMukaikaError(err);
     if (e.code === 'INSUFFICIENT_STORAGE') throw e;

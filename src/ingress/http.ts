@@ -108,7 +108,7 @@ export function unlockWaitMs(config: Config): number {
   return 3 * config.sanitize.limits.documentTimeoutMs + 10_000;
 }
 
-/** The Internet-side API (BRIEF §3), a Fastify plugin under /api/v1 with bearer auth on every route. */
+/** The Internet-side API (docs/DESIGN.md §5), a Fastify plugin under /api/v1 with bearer auth on every route. */
 async function api(app: FastifyInstance, ctx: Context): Promise<void> {
   const { config } = ctx;
   const recipients = recipientPolicy(config.smtp);

@@ -1,4 +1,4 @@
-/** The Japanese notice block at the top of every forwarded body (BRIEF §5). */
+/** The Japanese notice block at the top of every forwarded body (docs/DESIGN.md §5, manifest and notice). */
 import type { Config } from '../config/schema.js';
 import type { PartAction, Verdict } from '../domain/manifest.js';
 import { REASONS, type ReasonCode } from '../domain/reasons.js';

@@ -224,7 +224,7 @@ async function withTimeout<T>(p: Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof MukaikaError) throw err;
     const message = (err as Error).message ?? String(err);
-    // Redis at maxmemory with noeviction refuses writes: "low Redis memory" is 452 4.3.1 (BRIEF §4), not 451.
+    // Redis at maxmemory with noeviction refuses writes: "low Redis memory" is 452 4.3.1 (README "Postfix"; docs/DESIGN.md §5), not 451.
     if (/\bOOM command not allowed\b/.test(message)) throw new MukaikaError('INSUFFICIENT_STORAGE', 'Redis is out of memory', { cause: err });
     throw new MukaikaError('QUEUE_UNAVAILABLE', message, { cause: err });
   } finally {

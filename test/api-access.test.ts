@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { startSmtp } from '../src/ingress/smtp.js';
 import { loadSiteSecret, SITE_SECRET_FILE } from '../src/store/site-secret.js';
 import { openFlow, openHarness, waitFor, type Flow } from './helpers/harness.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
+import { ppapMail, ppapZip } from './helpers/ppap-mail.js';
 
 const MAIL = 'From: vendor@example.com\r\nTo: staff@example.lg.jp\r\nSubject: same mail\r\nMessage-ID: <same@example.com>\r\n\r\nbody\r\n';
 
@@ -64,21 +64,8 @@ const A = 'token-a-submit-0123456789';
 const B = 'token-b-submit-0123456789';
 const ADMIN = 'token-admin-scope-0123456789';
 const LEGACY = 'token-legacy-hashes-0123456789';
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-access-'));
 
-function ppapMail(password: string, subject: string): string {
-  writeFileSync(path.join(tmp, 'report.csv'), '令和8年度 予算資料\n');
-  rmSync(path.join(tmp, `${subject}.zip`), { force: true });
-  execFileSync('zip', ['-q', '-j', '-P', password, path.join(tmp, `${subject}.zip`), path.join(tmp, 'report.csv')]);
-  const zip = readFileSync(path.join(tmp, `${subject}.zip`));
-  return [
-    'From: vendor@example.com', 'To: staff@example.lg.jp', `Subject: ${subject}`, `Message-ID: <${subject}@example.com>`,
-    'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
-    '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'pw later', '',
-    '--b1', 'Content-Type: application/zip; name="shiryou.zip"', 'Content-Disposition: attachment; filename="shiryou.zip"',
-    'Content-Transfer-Encoding: base64', '', zip.toString('base64').replace(/.{76}/g, '$&\r\n'), '--b1--', '',
-  ].join('\r\n');
-}
+const ppapMailFor = (password: string, subject: string) => ppapMail(ppapZip(password, '令和8年度 予算資料\n'), subject, 'pw later');
 
 describe('API tokens are scoped to what they submitted; admin-scoped tokens see everything', () => {
   let flow: Flow;
@@ -99,7 +86,6 @@ describe('API tokens are scoped to what they submitted; admin-scoped tokens see 
   afterAll(async () => {
     await app?.close();
     await flow?.close();
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   const as = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -113,7 +99,7 @@ describe('API tokens are scoped to what they submitted; admin-scoped tokens see 
   const sanitized = (id: string) => waitFor(async () => (await flow.h.ctx.records.getMessage(id))?.manifest);
 
   it('token B can neither read nor unlock (nor spend attempts on) token A\'s record: 404; admin and legacy tokens can read', async () => {
-    const res = await post(A, ppapMail('right-pass', 'scoped'));
+    const res = await post(A, ppapMailFor('right-pass', 'scoped'));
     expect(res.statusCode).toBe(202);
     const { id } = res.json<{ id: string }>();
     expect((await flow.h.ctx.records.getMessage(id))?.submitter).toMatch(/^tok-[0-9a-f]{16}$/);
@@ -127,13 +113,13 @@ describe('API tokens are scoped to what they submitted; admin-scoped tokens see 
     expect((await get(ADMIN, id)).json()).toMatchObject({ id, status: expect.any(String), unlocks: [] });
     expect((await get(LEGACY, id)).statusCode).toBe(200);
     // The same mail posted by B is B's own record (its own id), not a window onto A's.
-    const mine = await post(B, ppapMail('right-pass', 'scoped'));
+    const mine = await post(B, ppapMailFor('right-pass', 'scoped'));
     expect(mine.json<{ id: string }>().id).not.toBe(id);
     expect((await get(B, mine.json<{ id: string }>().id)).statusCode).toBe(200);
   });
 
   it('mail relayed over SMTP is readable and unlockable by admin-scoped tokens only', async () => {
-    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], ppapMail('pw-smtp', 'smtp-relayed'));
+    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], ppapMailFor('pw-smtp', 'smtp-relayed'));
     await sanitized(id);
     expect((await get(A, id)).statusCode).toBe(404);
     expect((await unlock(A, id, 'pw-smtp')).statusCode).toBe(404);
@@ -142,7 +128,7 @@ describe('API tokens are scoped to what they submitted; admin-scoped tokens see 
   });
 
   it('right passwords sent in parallel all succeed (only wrong ones count), and one follow-up mail is sent', async () => {
-    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], ppapMail('parallel-ok', 'parallel-right'));
+    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], ppapMailFor('parallel-ok', 'parallel-right'));
     await sanitized(id);
     const replies = await Promise.all([0, 1, 2, 3, 4].map(() => unlock(ADMIN, id, 'parallel-ok')));
     expect(replies.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
@@ -155,7 +141,7 @@ describe('API tokens are scoped to what they submitted; admin-scoped tokens see 
   });
 
   it('wrong passwords sent in parallel are still limited atomically, and a right one after them is refused', async () => {
-    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], ppapMail('parallel-wrong', 'parallel-wrong'));
+    const id = await queueOverSmtp(flow.smtp.port, 'vendor@example.com', ['staff@example.lg.jp'], ppapMailFor('parallel-wrong', 'parallel-wrong'));
     await sanitized(id);
     const codes = (await Promise.all([0, 1, 2, 3, 4, 5].map((i) => unlock(ADMIN, id, `nope${i}`)))).map((r) => r.statusCode).sort();
     expect(codes).toEqual([422, 422, 422, 429, 429, 429]);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
@@ -9,28 +9,13 @@ import { buildHttp, hashToken } from '../src/ingress/http.js';
 import { NOTICE_SEPARATOR } from '../src/mail/notice.js';
 import { openFlow, waitFor, type Flow } from './helpers/harness.js';
 import { queueOverSmtp } from './helpers/smtp-client.js';
+import { ppapMail, ppapZip } from './helpers/ppap-mail.js';
 
 const TOKEN = 'ppap-token-0123456789abcdef';
+
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mukaika-ppap-'));
-
-/** A PPAP zip made the way senders make them: Info-ZIP's `zip -P`. */
-function ppapZip(password: string): Buffer {
-  writeFileSync(path.join(tmp, 'report.csv'), '令和8年度 予算資料\n=SUM(A1:A3)\n');
-  execFileSync('zip', ['-q', '-j', '-P', password, path.join(tmp, 'ppap.zip'), path.join(tmp, 'report.csv')]);
-  const zip = readFileSync(path.join(tmp, 'ppap.zip'));
-  rmSync(path.join(tmp, 'ppap.zip'));
-  return zip;
-}
-
-function mailWith(zip: Buffer, subject: string): string {
-  return [
-    'From: vendor@example.com', 'To: staff@example.lg.jp', `Subject: ${subject}`, 'Message-ID: <ppap-' + subject + '@example.com>',
-    'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '',
-    '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'Password follows in a separate mail.', '',
-    '--b1', 'Content-Type: application/zip; name="shiryou.zip"', 'Content-Disposition: attachment; filename="shiryou.zip"',
-    'Content-Transfer-Encoding: base64', '', zip.toString('base64').replace(/.{76}/g, '$&\r\n'), '--b1--', '',
-  ].join('\r\n');
-}
+const zipOf = (password: string) => ppapZip(password, '令和8年度 予算資料\n=SUM(A1:A3)\n');
+const mailWith = (zip: Buffer, subject: string) => ppapMail(zip, subject, 'Password follows in a separate mail.', `ppap-${subject}@example.com`);
 
 describe('PPAP round trip: held → wrong password refused and counted → right password → follow-up mail', () => {
   let flow: Flow;
@@ -53,7 +38,7 @@ describe('PPAP round trip: held → wrong password refused and counted → right
   });
 
   it('holds the encrypted zip, tells the recipient, and unlocks it with the right password only', async () => {
-    const id = await sendMail(mailWith(ppapZip('s3cret-PPAP'), 'ppap1'));
+    const id = await sendMail(mailWith(zipOf('s3cret-PPAP'), 'ppap1'));
     const first = await waitFor(() => flow.sink.mails.find((m) => m.raw.toString().includes(`X-Mukaika-ID: ${id}\r\n`)));
     const parsed = await simpleParser(first.raw);
     expect(parsed.text).toMatch(/・shiryou\.zip — 保留: パスワード付きのため原本を保留しました/);
@@ -103,7 +88,7 @@ describe('PPAP round trip: held → wrong password refused and counted → right
   });
 
   it('locks the unlock after too many wrong passwords, also when they come in parallel', async () => {
-    const id = await sendMail(mailWith(ppapZip('another-one'), 'ppap2'));
+    const id = await sendMail(mailWith(zipOf('another-one'), 'ppap2'));
     await waitFor(async () => (await flow.h.ctx.records.getMessage(id))?.manifest);
     // In parallel, as a script would try: still no more than unlockMaxAttempts (3) guesses get decrypted.
     const codes = (await Promise.all([0, 1, 2, 3, 4].map((i) => unlock(id, `nope${i}`)))).map((r) => r.statusCode).sort();

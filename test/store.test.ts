@@ -56,6 +56,13 @@ describe.each(['sqlite', 'postgres'] as const)('records on %s', (dialect) => {
     ]);
   });
 
+  it('postmaster notices of one message get distinct batches (-1, -2, …) even when written at once', async () => {
+    expect(await records.insertMessage(msg('mnotice'))).toBe(true);
+    const batches = await Promise.all([1, 2, 3].map((n) => records.addNotice('mnotice', String(n).repeat(64), 'postmaster@example.lg.jp')));
+    expect([...batches].sort((a, b) => a - b)).toEqual([-3, -2, -1]);
+    for (const b of batches) expect((await records.deliveries('mnotice', b)).map((d) => [d.recipient, d.status])).toEqual([['postmaster@example.lg.jp', 'pending']]);
+  });
+
   it('never changes a delivered row again', async () => {
     await records.markDelivery('m1', 0, 'x@example.lg.jp', 'delivered', '250 ok');
     await records.markDelivery('m1', 0, 'x@example.lg.jp', 'failed', '550 late');

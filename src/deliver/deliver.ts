@@ -155,11 +155,17 @@ async function noticeFailure(ctx: Context, a: DeliverAttempt, mail: Buffer, resu
     ctx.log.error({ evt: EVT.POSTMASTER_NOTICE_FAILED, id: a.id, batch: a.batch, rcpts: results.map((r) => r.recipient) }, 'the postmaster notice itself failed; not noticed again');
     return;
   }
-  const batch = await ctx.records.nextNoticeBatch(a.id);
-  const notice = await postmasterNotice(ctx.config, { id: a.id, batch: a.batch, mail, failed: results });
-  const stored = await ctx.blobs.put('sanitized', notice);
   const to = postmasterOf(ctx.config);
-  await ctx.records.addFollowUp(a.id, batch, stored.sha256, [to]);
-  await ctx.queues.enqueueDeliver(a.id, batch);
-  ctx.log.warn({ evt: EVT.POSTMASTER_NOTICE, id: a.id, batch, failedBatch: a.batch, rcpts: results.length, to }, 'postmaster notice queued');
+  try {
+    const notice = await postmasterNotice(ctx.config, { id: a.id, batch: a.batch, mail, failed: results });
+    const stored = await ctx.blobs.put('sanitized', notice);
+    const batch = await ctx.records.addNotice(a.id, stored.sha256, to);
+    // Queued now, or by the recovery sweep (pendingFollowUps) if Redis is away: the row is written.
+    await ctx.queues.enqueueDeliver(a.id, batch).catch((err: unknown) => ctx.log.warn({ id: a.id, batch, err: (err as Error).message }, 'postmaster notice recorded; the recovery sweep will queue it'));
+    ctx.log.warn({ evt: EVT.POSTMASTER_NOTICE, id: a.id, batch, failedBatch: a.batch, rcpts: results.length, to }, 'postmaster notice queued');
+  } catch (err) {
+    // The failed rows are already on record with their replies (mukaika deliveries failed); a notice that
+    // cannot be written must not abort the rest of the attempt (its retry and delays for other recipients).
+    ctx.log.error({ evt: EVT.POSTMASTER_NOTICE_FAILED, id: a.id, batch: a.batch, rcpts: results.map((r) => r.recipient), err: (err as Error).message }, 'the postmaster notice could not be written');
+  }
 }

@@ -272,12 +272,25 @@ export class Records {
     return [...jobs.values()];
   }
 
-  /** The batch number of the next postmaster notice for a message: notices are batches -1, -2, … */
-  async nextNoticeBatch(id: string): Promise<number> {
-    const r = await this.db.selectFrom('deliveries').select((eb) => eb.fn.min<number>('batch').as('b'))
-      .where('message_id', '=', id).executeTakeFirst();
-    const lowest = r?.b === null || r?.b === undefined ? 0 : Number(r.b);
-    return Math.min(lowest, 0) - 1;
+  /**
+   * A postmaster notice as the message's next notice batch (-1, -2, …), chosen and written in one write: two
+   * batches of one message failing at once must get two notices, not one number twice (the second insert
+   * would be a no-op on the unique key). A number another writer took meanwhile is skipped. Returns the batch.
+   */
+  async addNotice(id: string, mailSha256: string, postmaster: string): Promise<number> {
+    return this.#writes.run(async (tx) => {
+      const r = await tx.selectFrom('deliveries').select((eb) => eb.fn.min<number>('batch').as('b'))
+        .where('message_id', '=', id).executeTakeFirst();
+      let batch = Math.min(r?.b === null || r?.b === undefined ? 0 : Number(r.b), 0) - 1;
+      const at = now();
+      for (;; batch--) {
+        const res = await tx.insertInto('deliveries')
+          .values({ message_id: id, batch, recipient: postmaster, mail_sha256: mailSha256, status: 'pending', response: null, attempts: 0, updated_at: at, queued_at: at })
+          .onConflict((oc) => oc.columns(['message_id', 'batch', 'recipient']).doNothing())
+          .executeTakeFirst();
+        if (Number(res.numInsertedOrUpdatedRows ?? 0) > 0) return batch;
+      }
+    });
   }
 
   /** Records one attempt's outcome for one recipient. A delivered row is never changed again. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { flattenDeepNesting, htmlToPlainText } from '../src/mail/body/html.js';
+import { clickable } from './helpers/clickable.js';
 
 const PAGE = `<!DOCTYPE html><html><head><title>件名</title><style>p { color: red }</style>
 <script>document.write('evil')</script></head><body><!-- 隠しコメント -->
@@ -99,5 +100,21 @@ describe('the converter DOM is bounded: tags past the cap are dropped, their tex
     const text = htmlToPlainText('<p>あ'.repeat(1_000_000), 'neutralise').text;
     expect(text === Array(199_999).fill('あ').join('\n\n') + '\n\n' + 'あ'.repeat(800_001)).toBe(true);
     expect(process.memoryUsage().rss).toBeLessThan(1024 * 1024 * 1024);
+  });
+});
+
+describe('control characters are removed before links and encoded files are looked for, never after', () => {
+  it('a control character inside a host or scheme does not come back joined into a live link', () => {
+    const { text } = htmlToPlainText('<p>visit evil.c&#1;om/x and https&#1;://evil.example/a</p>', 'neutralise');
+    expect(text).toBe('visit evil[.]com/x and hxxps://evil[.]example/a');
+    expect(clickable(text).links).toEqual([]);
+  });
+
+  it('a uuencoded file with a control character on each line is still cut', () => {
+    const uu = ['begin 644 a.exe', 'M35I0``(````$``\\\\`__\\\\``+@`````````0```````````````````````````', '`', 'end'];
+    const html = `<pre>${uu.map((l) => `${l}&#1;`).join('\n').replace(/&(?!#1;)/g, '&amp;').replace(/</g, '&lt;')}</pre>`;
+    const r = htmlToPlainText(html, 'neutralise');
+    expect(r.text).toBe('[符号化されたファイルを削除しました: uuencode a.exe]');
+    expect(r.encoded).toHaveLength(1);
   });
 });

@@ -2,7 +2,7 @@
 import { convert, type FormatCallback, type HtmlToTextOptions } from 'html-to-text';
 import type { EncodedBlock } from './encoded.js';
 import type { LinkMode } from './links.js';
-import { safeText } from './safe-text.js';
+import { cleanBodyText, safeText } from './safe-text.js';
 
 /** HTML bigger than this (characters) is cut before conversion: the converter's time and memory grow with it. */
 export const MAX_HTML_CHARS = 4_000_000;
@@ -186,6 +186,6 @@ export function htmlToPlainText(html: string, mode: LinkMode): { text: string; l
     .replace(/[ \t]+\n/g, '\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
-  const safe = safeText(text, mode);
+  const safe = safeText(cleanBodyText(text), mode);
   return { text: safe.text, linksNeutralised: safe.linksNeutralised, encoded: safe.encoded };
 }

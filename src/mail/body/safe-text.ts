@@ -13,6 +13,20 @@ export interface SafeText {
   encoded: EncodedBlock[];
 }
 
+/**
+ * Plain text for the reader: one line-end style, no control characters, no BOM. Runs BEFORE safeText, never
+ * after: removing a control character after the funnel can join a link (`evil.c\x01om`) or an encoded block
+ * back together.
+ */
+export function cleanBodyText(text: string): string {
+  return (
+    text
+      .replace(/\r\n?/g, '\n')
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufeff\u202a-\u202e\u2066-\u2069]/g, '')
+  );
+}
+
 /** Idempotent: safeText(safeText(x).text) gives the same text and reports the same blocks again. */
 export function safeText(text: string, mode: LinkMode): SafeText {
   const cut = cutEncodedBlocks(text);

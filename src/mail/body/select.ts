@@ -10,7 +10,7 @@ import { attachmentName } from '../mime/names.js';
 import type { EncodedBlock } from './encoded.js';
 import { htmlToPlainText, MAX_HTML_CHARS } from './html.js';
 import type { LinkMode } from './links.js';
-import { safeText } from './safe-text.js';
+import { cleanBodyText, safeText } from './safe-text.js';
 
 export interface BodySegment {
   kind: 'text' | 'html';
@@ -28,15 +28,6 @@ export interface Selection {
   truncated: boolean;
 }
 
-/** Plain text for the reader: one line-end style, no control characters, no BOM. */
-export function cleanBodyText(text: string): string {
-  return (
-    text
-      .replace(/\r\n?/g, '\n')
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufeff\u202a-\u202e\u2066-\u2069]/g, '')
-  );
-}
 
 function isTextBody(part: MimePart): boolean {
   if (part.type !== 'text/plain' && part.type !== 'text/html') return false;
@@ -68,7 +59,7 @@ class Selector {
         this.truncated = true;
       }
       const r = htmlToPlainText(html, this.links);
-      return { kind: 'html', text: cleanBodyText(r.text), links: r.linksNeutralised, encoded: r.encoded, ...base };
+      return { kind: 'html', text: r.text, links: r.linksNeutralised, encoded: r.encoded, ...base };
     }
     // Plain text is cut at the same bound before the line and link passes copy it (a 45 MB body would be
     // copied several times only to be cut to maxBodyChars afterwards).

@@ -28,6 +28,15 @@ describe('a mail attached to a mail', () => {
       expect(res.entries).toMatchObject([{ name: 'invoice.exe', action: 'removed', reason: 'NESTED_IN_MESSAGE' }]);
     }
   });
+
+  it('cut by the MIME limits, it says so: a held MIME_LIMIT entry, so the attachments past the cut are not silently lost', async () => {
+    const many = ['From: a@example.com', 'To: staff@example.lg.jp', 'Subject: many', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=m', '',
+      '--m', 'Content-Type: text/plain', '', 'body',
+      ...[0, 1, 2, 3, 4, 5].flatMap((i) => ['--m', `Content-Type: application/octet-stream; name=f${i}.exe`, '', `x${i}`]), '--m--', ''].join('\r\n');
+    const small = { config: loadConfig({ env: {}, overrides: { sanitize: { maxMimeParts: 3 } } }), log: silentLogger };
+    const res = await sanitizePart({ name: 'fwd.eml', declaredType: 'message/rfc822', bytes: Buffer.from(many), depth: 0 }, small);
+    expect(res.entries?.at(-1)).toMatchObject({ name: '(添付メールの構造)', action: 'held', reason: 'MIME_LIMIT' });
+  });
 });
 
 describe('a forwarded mail: the headers and names shown as text are neutralised too', () => {

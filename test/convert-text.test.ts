@@ -116,6 +116,15 @@ describe('tables in bounded memory: cut at the row and column caps, and said so'
     expect(r.output!.bytes.toString('utf8')).toBe(`${BOM}a,b,c\r\n'=1,2\r\n`);
   });
 
+  it('a CSV cut at csvRows that also had an encoded block cut keeps ROW_LIMIT (the lost rows are said nowhere else)', async () => {
+    const small = loadConfig({ env: {}, overrides: { sanitize: { limits: { csvRows: 6 } } } });
+    const uu = ['begin 644 a.exe', 'M35I0``(````$``\\\\`__\\\\``+@`````````0```````````````````````````', '`', 'end'];
+    const bytes = Buffer.from([...uu, 'x', 'y', 'z', 'w'].join('\n'));
+    const r = await sanitizePart({ name: 't.csv', declaredType: 'text/csv', bytes, depth: 0 }, { config: small, log: silentLogger });
+    expect(r).toMatchObject({ action: 'text', reason: 'ROW_LIMIT' });
+    expect(r.output!.bytes.toString('utf8')).toContain('[符号化されたファイルを削除しました: uuencode a.exe]');
+  });
+
   it('a table within the caps keeps CSV_NEUTRALISED, including one row of csvColumns cells', async () => {
     const small = loadConfig({ env: {}, overrides: { sanitize: { limits: { csvRows: 2, csvColumns: 3 } } } });
     const r = await sanitizePart({ name: 't.tsv', declaredType: 'text/tab-separated-values', bytes: Buffer.from('a\tb\t@c\n1\t2\t3'), depth: 0 }, { config: small, log: silentLogger });

@@ -47,7 +47,9 @@ export function guardTextOutput(res: PartResult, kind: 'text' | 'csv' | 'tsv' | 
   const safe = safeText(decoded.slice(bom.length), kind === 'csv' || kind === 'tsv' ? 'neutralise' : mode);
   return {
     ...res,
-    ...(safe.encoded.length ? { reason: 'ENCODED_BINARY' as const } : {}),
+    // A cut of the converter's own (rows or characters past the limit) keeps its reason: the data lost there
+    // is said nowhere else, while a cut block is named by its marker line in the text.
+    ...(safe.encoded.length && res.reason !== 'ROW_LIMIT' && res.reason !== 'TEXT_LIMIT' ? { reason: 'ENCODED_BINARY' as const } : {}),
     output: { ...res.output, bytes: Buffer.from(bom + safe.text, 'utf8') },
   };
 }

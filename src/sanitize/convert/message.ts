@@ -40,6 +40,10 @@ export function messageToText(bytes: Buffer, ctx: SanitizeContext, baseName: str
   const safe = safeText(`${lines.join('\n').replace(/\r\n?/g, '\n')}\n`, s.links);
   entries.push(...[...(mail.body.encoded ?? []), ...safe.encoded.filter((b) => b.sha256 !== undefined)].map(encodedEntry));
   const text = safe.text;
+  // An attached mail cut by the MIME limits is held like a top-level one: what was past the cut is listed nowhere else.
+  if (mail.truncated) {
+    entries.push({ name: '(添付メールの構造)', declaredType: 'message/rfc822', detectedType: 'message/rfc822', size: bytes.length, sha256: sha256(bytes), action: 'held', reason: 'MIME_LIMIT' });
+  }
   return {
     detectedType: 'message/rfc822', action: 'text', reason: 'MESSAGE_TO_TEXT',
     output: { name: `${baseName}.txt`, type: 'text/plain; charset=utf-8', bytes: Buffer.from(text, 'utf8') },

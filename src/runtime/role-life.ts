@@ -35,6 +35,9 @@ export function waitForSignal(): Promise<string> {
 export async function roleFailed(log: Logger, services: { close(): Promise<void> } | undefined, err: unknown): Promise<number> {
   log.error({ evt: EVT.ROLE_FAILED, code: (err as { code?: string } | null)?.code, err: (err as Error)?.message ?? String(err) }, 'role could not start');
   if (services) await services.close().catch(() => undefined);
+  // The process exits next: the line must be written first (pino writes asynchronously; a clean-clone run
+  // once saw the exit code without the MK005 line).
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
   return 1;
 }
 
